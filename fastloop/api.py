@@ -1,0 +1,264 @@
+"""The library API: fingerprint a video, find its loops, the blog's buckets and sweep.
+
+Heavy modules (numba kernels, the ffmpeg pipe) are imported inside the functions, so
+``import fastloop`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fingerprint import Fingerprint
+from .hashing import check_hash_size, words_for
+from .loops import Loop, LoopParams
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _check_size(hash_size: int) -> int:
+    try:
+        return check_hash_size(hash_size)
+    except (TypeError, ValueError) as exc:
+        from .errors import InputError
+
+        raise InputError(str(exc)) from exc
+
+
+def fingerprint(
+    path: str | os.PathLike,
+    hash_size: int = 24,
+    progress: ProgressFn | None = None,
+    *,
+    workers: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Fingerprint:
+    """Decode a video and average-hash every frame.
+
+    ffmpeg scales each frame to ``hash_size`` x ``hash_size`` gray; numba hashes the
+    frames in batches as they arrive, so memory holds hashes, never frames. Long files
+    are decoded by one ffmpeg per core, each on its own time range.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A local video file.
+    hash_size : int, default 24
+        N of the N x N average hash (4..64).
+    progress : callable(done, total), optional
+        Called from worker threads after every batch; ``total`` is an estimate.
+    workers : int, optional
+        ffmpeg processes to decode with (default: one per core).
+
+    Returns
+    -------
+    Fingerprint
+
+    Examples
+    --------
+    >>> fp = fingerprint("clip.mp4")  # doctest: +SKIP
+    >>> fp.hashes.shape
+    (1800, 9)
+    """
+    from .decode import _SeekMissed, decode
+    from .hashing import ahash_with_contrast
+
+    size = _check_size(hash_size)
+    t0 = time.perf_counter()
+    try:
+        return _fingerprint_once(
+            path, size, progress, workers, log, decode, ahash_with_contrast, t0
+        )
+    except _SeekMissed:
+        return _fingerprint_once(path, size, progress, 1, log, decode, ahash_with_contrast, t0)
+
+
+def _fingerprint_once(path, size, progress, workers, log, decode, hash_fn, t0) -> Fingerprint:
+    parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    hash_time = [0.0]
+    lock = threading.Lock()
+
+    def on_frames(r: int, frames: np.ndarray) -> None:
+        t = time.perf_counter()
+        h, c = hash_fn(frames.reshape(len(frames), size, size))
+        parts.setdefault(r, []).append((h, c))
+        with lock:
+            hash_time[0] += time.perf_counter() - t
+
+    info, dec = decode(path, size, on_frames, workers=workers, progress=progress, log=log)
+    hashes, contrast = [], []
+    for r, keep in enumerate(dec.keep):
+        chunks = parts.get(r, [])
+        h = (
+            np.concatenate([c[0] for c in chunks])
+            if chunks
+            else np.empty((0, words_for(size)), np.uint64)
+        )
+        c = np.concatenate([c[1] for c in chunks]) if chunks else np.empty(0, np.uint8)
+        hashes.append(h[keep[: len(h)]])
+        contrast.append(c[keep[: len(c)]])
+    meta = info.to_dict()
+    meta["timing"] = {"decode_s": time.perf_counter() - t0, "hash_s": hash_time[0]}
+    return Fingerprint(
+        hashes=np.concatenate(hashes),
+        pts=dec.pts,
+        contrast=np.concatenate(contrast),
+        hash_size=size,
+        info=meta,
+        warnings=dec.warnings,
+    )
+
+
+@dataclass
+class ScanResult:
+    """The answer for one video: its loops and how long each stage took."""
+
+    fingerprint: Fingerprint
+    loops: list[Loop]
+    params: LoopParams
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def looped(self) -> bool:
+        return bool(self.loops)
+
+    @property
+    def repeated_s(self) -> float:
+        """Seconds of footage that are copies (every occurrence after the first)."""
+        return sum(lp.length_s * (len(lp.occurrences) - 1) for lp in self.loops)
+
+    def to_dict(self) -> dict:
+        """The JSON output contract of ``fastloop scan --format json``."""
+        info = self.fingerprint.info
+        return {
+            "video": os.path.basename(str(info.get("path", ""))),
+            "frames": len(self.fingerprint),
+            "fps": round(self.fingerprint.fps, 6),
+            "duration_s": round(float(info.get("duration_s") or _duration(self.fingerprint)), 6),
+            "width": int(info.get("width", 0)),
+            "height": int(info.get("height", 0)),
+            "hash_size": self.fingerprint.hash_size,
+            "looped": self.looped,
+            "loops": [lp.to_dict() for lp in self.loops],
+            "timing": {k: round(v, 4) for k, v in self.timing.items()},
+        }
+
+
+def _duration(fp: Fingerprint) -> float:
+    if len(fp.pts) == 0:
+        return 0.0
+    step = 1.0 / fp.fps if fp.fps > 0 else 0.0
+    return float(fp.pts[-1] + step)
+
+
+def find_loops(fp: Fingerprint, params: LoopParams | None = None, **kwargs) -> list[Loop]:
+    """Loops of an already computed fingerprint (no decoding).
+
+    Keyword arguments are :class:`~fastloop.loops.LoopParams` fields, e.g.
+    ``max_distance=20, min_length_s=2.0``.
+
+    Examples
+    --------
+    >>> loops = find_loops(Fingerprint.load("clip.npz"), min_length_s=2)  # doctest: +SKIP
+    """
+    from .loops import search
+
+    params = params or LoopParams(**kwargs)
+    return search(fp, params).loops
+
+
+def scan(
+    path: str | os.PathLike | None = None,
+    hash_size: int = 24,
+    progress: ProgressFn | None = None,
+    *,
+    fp: Fingerprint | None = None,
+    params: LoopParams | None = None,
+    workers: int | None = None,
+    log: Callable[[str], None] | None = None,
+    **kwargs,
+) -> ScanResult:
+    """Fingerprint ``path`` (or take ``fp``) and find its loops.
+
+    Examples
+    --------
+    >>> result = scan("clip.mp4")  # doctest: +SKIP
+    >>> result.looped, [len(lp.occurrences) for lp in result.loops]
+    (True, [3])
+    """
+    from .loops import search
+
+    params = params or LoopParams(**kwargs)
+    timing = {}
+    t0 = time.perf_counter()
+    if fp is None:
+        if path is None:
+            raise TypeError("scan() needs a path or a fingerprint")
+        fp = fingerprint(path, hash_size, progress, workers=workers, log=log)
+        tm = fp.info.get("timing", {})
+        timing["decode_s"] = tm.get("decode_s", 0.0)
+        timing["hash_s"] = tm.get("hash_s", 0.0)
+    t1 = time.perf_counter()
+    loops = search(fp, params).loops
+    t2 = time.perf_counter()
+    timing["match_s"] = t2 - t1
+    timing["total_s"] = t2 - t0
+    return ScanResult(fp, loops, params, timing)
+
+
+def buckets(fp: Fingerprint, min_size: int = 2) -> list[np.ndarray]:
+    """Groups of frames with exactly equal hashes (the blog's method), largest first.
+
+    Examples
+    --------
+    >>> [b.tolist() for b in buckets(fingerprint("clip.mp4"))][:1]  # doctest: +SKIP
+    [[120, 121, 122]]
+    """
+    from .index import exact_buckets
+
+    return exact_buckets(fp.hashes, min_size)
+
+
+def sweep(
+    path: str | os.PathLike,
+    sizes: Sequence[int] = (8, 12, 16, 20, 24, 32, 48, 64),
+    progress: ProgressFn | None = None,
+    *,
+    truth: np.ndarray | None = None,
+    params: LoopParams | None = None,
+    workers: int | None = None,
+) -> list[dict]:
+    """The blog's parameter search: per hash size, bucket metrics and loops found.
+
+    With ``truth`` (for every frame, the source frame it shows; see
+    :func:`fastloop.synth.score`) each row also gets frame recall and precision.
+
+    Examples
+    --------
+    >>> for row in sweep("clip.mp4", sizes=[8, 24]):  # doctest: +SKIP
+    ...     print(row["hash_size"], row["buckets"], row["loops"])
+    """
+    from .index import bucket_stats
+    from .loops import search
+
+    rows = []
+    for size in sizes:
+        fp = fingerprint(path, _check_size(size), progress, workers=workers)
+        row = {"hash_size": size, **bucket_stats(fp.hashes)}
+        p = LoopParams(**(vars(params) if params else {}))
+        if params is not None and params.max_distance is not None:
+            # a distance in bits at one size means another share at the next
+            p.max_distance = None
+        loops = search(fp, p).loops
+        row["loops"] = len(loops)
+        if truth is not None:
+            from .synth import score
+
+            row.update(score(loops, truth))
+        rows.append(row)
+    return rows

@@ -1,0 +1,374 @@
+"""The ffmpeg pipe: raw NxN gray frames and their timestamps, in batches.
+
+Only this module (and :mod:`fastloop.media`) knows ffmpeg. ffmpeg scales every frame
+to the hash size itself, so the pipe carries N*N bytes a frame (576 at 24x24) and
+Python never touches a full frame. Timestamps come from ``-stats_enc_pre``, which
+writes each frame's presentation timestamp to a side file at no measurable cost.
+
+A file can be decoded by several ffmpeg processes at once, one per time range: one
+single-threaded ffmpeg per core beats one ffmpeg with its own threads (frame
+threading gains little at low resolution). Every frame belongs to exactly one range:
+each worker seeks a little before its range, and frames are kept by comparing their
+exact timestamps with the range bounds, so no frame is lost or doubled at a seam.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import ffmpeg as ffmpeg_python
+import numpy as np
+
+from .errors import DecodeError, FastloopError, InputError
+from .media import VideoInfo, find_ffmpeg, input_url, probe
+
+#: Containers whose index makes a seek land exactly on a keyframe; others
+#: (MPEG-TS, raw streams) are decoded by one process from start to end.
+SEEKABLE_FORMATS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi")
+#: Seconds decoded before a range's start, to make sure the seek lands before it.
+SEEK_MARGIN_S = 2.0
+#: Ranges shorter than this are not worth a process of their own.
+MIN_RANGE_S = 20.0
+BATCH_FRAMES = 4096
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Range:
+    """A half-open time range ``[start_s, end_s)`` of presentation timestamps."""
+
+    start_s: float | None = None
+    end_s: float | None = None
+
+
+def build_args(
+    ffmpeg: str,
+    url: str,
+    size: int,
+    stats_path: str,
+    *,
+    rng: Range = Range(),
+    threads: int | None = None,
+    loglevel: str = "error",
+    full_frame: tuple[int, int] | None = None,
+) -> list[str]:
+    """The ffmpeg command line for one decode, as a list (pure: easy to test).
+
+    ``-fps_mode passthrough`` keeps ffmpeg from inventing duplicate frames (they
+    would look exactly like loops); only the first video stream is mapped, so audio,
+    subtitles and data are not decoded; ``scale=N:N:flags=area,format=gray`` was the
+    fastest chain that does not alias. ``full_frame=(w, h)`` outputs gray frames at that
+    size instead (for ``buckets --exact``).
+    """
+    in_kwargs: dict = {"copyts": None}
+    if threads is not None:
+        in_kwargs["threads"] = threads
+    if rng.start_s is not None:
+        in_kwargs["ss"] = f"{max(0.0, rng.start_s - SEEK_MARGIN_S):.6f}"
+    if rng.end_s is not None:
+        in_kwargs["to"] = f"{rng.end_s + SEEK_MARGIN_S:.6f}"
+    stream = ffmpeg_python.input(url, **in_kwargs)["v:0"]
+    if rng.end_s is not None:
+        stream = stream.filter("select", f"lt(t,{rng.end_s!r})")
+    if full_frame is None:
+        stream = stream.filter("scale", size, size, flags="area")
+    else:
+        stream = stream.filter("scale", full_frame[0], full_frame[1])
+    stream = stream.filter("format", "gray")
+    out = stream.output(
+        "pipe:",
+        format="rawvideo",
+        pix_fmt="gray",
+        fps_mode="passthrough",
+        enc_time_base="demux",
+        stats_enc_pre=stats_path,
+        stats_enc_pre_fmt="{pts} {tb}",
+    )
+    args = out.compile(cmd=ffmpeg)
+    # ffmpeg-python appends global options last; ffmpeg wants them first.
+    return [args[0], "-nostdin", "-hide_banner", "-loglevel", loglevel, *args[1:]]
+
+
+def plan_ranges(info: VideoInfo, container: str, workers: int) -> list[Range]:
+    """Split a file into ``workers`` time ranges, or one range when splitting is unsafe."""
+    if (
+        workers <= 1
+        or info.duration_s < 2 * MIN_RANGE_S
+        or abs(info.start_s) > 1e-3
+        or not any(c in SEEKABLE_FORMATS for c in container.split(","))
+    ):
+        return [Range()]
+    k = int(min(workers, info.duration_s // MIN_RANGE_S))
+    bounds = [round(info.duration_s * i / k, 3) for i in range(1, k)]
+    starts = [None, *bounds]
+    ends = [*bounds, None]
+    return [Range(s, e) for s, e in zip(starts, ends, strict=True)]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Make the kernel kill ffmpeg if fastloop dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _read_pts(stats_path: str) -> tuple[np.ndarray, Fraction]:
+    """Parse a ``-stats_enc_pre`` file of ``pts tb`` lines."""
+    with open(stats_path, "rb") as fh:
+        tokens = fh.read().split()
+    if len(tokens) % 2:
+        tokens = tokens[:-1]
+    if not tokens:
+        return np.empty(0, np.int64), Fraction(1, 1)
+    tbs = set(tokens[1::2])
+    if len(tbs) != 1:
+        raise DecodeError("ffmpeg changed time base mid-stream")
+    num, den = tokens[1].split(b"/")
+    pts = np.array(tokens[0::2]).astype(np.int64)
+    return pts, Fraction(int(num), int(den))
+
+
+class _Worker:
+    """One ffmpeg process decoding one range; its frames go to ``on_frames``."""
+
+    def __init__(self, args: list[str], stats: str, errlog: str, frame_bytes: int):
+        self.args = args
+        self.stats = stats
+        self.errlog = errlog
+        self.frame_bytes = frame_bytes
+        self.proc: subprocess.Popen | None = None
+        self.frames = 0
+        self.error: BaseException | None = None
+        self.truncated_bytes = 0
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with open(self.errlog, "wb") as err:
+            self.proc = subprocess.Popen(
+                self.args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                bufsize=0,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+
+    def pump(self, on_frames: Callable[[np.ndarray], None], stop: threading.Event) -> None:
+        """Read whole frames in large batches until EOF; never pass on a partial frame."""
+        assert self.proc is not None and self.proc.stdout is not None
+        buf = bytearray(self.frame_bytes * BATCH_FRAMES)
+        view = memoryview(buf)
+        have = 0
+        try:
+            while not stop.is_set():
+                got = self.proc.stdout.readinto(view[have:])
+                if not got:
+                    break
+                have += got
+                whole = have // self.frame_bytes
+                if whole and (have == len(buf) or whole >= 64):
+                    n = whole * self.frame_bytes
+                    frames = np.frombuffer(buf, np.uint8, n).copy()
+                    on_frames(frames.reshape(whole, self.frame_bytes))
+                    self.frames += whole
+                    buf[: have - n] = buf[n:have]
+                    have -= n
+            whole = have // self.frame_bytes
+            if whole and not stop.is_set():
+                n = whole * self.frame_bytes
+                on_frames(np.frombuffer(buf, np.uint8, n).copy().reshape(whole, -1))
+                self.frames += whole
+                have -= n
+            self.truncated_bytes = have
+        except BaseException as exc:
+            self.error = exc
+
+    def stderr_tail(self, lines: int = 8) -> str:
+        try:
+            with open(self.errlog, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self.errlog) - 8192))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def kill(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.kill()
+            except ProcessLookupError:  # pragma: no cover - raced with its exit
+                pass
+        if proc.stdout is not None:
+            proc.stdout.close()
+        proc.wait()
+
+
+@dataclass
+class Decoded:
+    """What a decode returns besides the frames it handed out: per range, the frame
+    count and timestamps (seconds from the start of the file), and what was kept."""
+
+    pts: np.ndarray
+    keep: list[np.ndarray]
+    frames: list[int]
+    warnings: list[str]
+
+
+def decode(
+    path: str | os.PathLike,
+    size: int,
+    on_frames: Callable[[int, np.ndarray], None],
+    *,
+    info: VideoInfo | None = None,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    full_frame: bool = False,
+    loglevel: str = "error",
+    log: Callable[[str], None] | None = None,
+) -> tuple[VideoInfo, Decoded]:
+    """Decode ``path`` to gray ``size`` x ``size`` frames, calling
+    ``on_frames(range_index, frames)`` with uint8[n, size*size] batches from one
+    reader thread per range (frames of one range arrive in order).
+
+    After the call, ``Decoded.keep[r]`` says which of range r's frames belong to it
+    (a worker starts a little before its range) and ``Decoded.pts`` holds the kept
+    frames' timestamps in seconds, ranges in order. The ffmpeg children are killed and
+    reaped on every exit path: error, KeyboardInterrupt, or an exception raised by
+    ``on_frames``.
+    """
+    exe = find_ffmpeg()
+    if info is None:
+        info = probe(path, exe)
+    if full_frame:
+        if info.width <= 0 or info.height <= 0:
+            raise InputError(f"{path}: unknown frame size")
+        frame_bytes = info.width * info.height
+    else:
+        frame_bytes = size * size
+    if workers is None:
+        workers = os.cpu_count() or 1
+    ranges = plan_ranges(info, info.container, workers) if not full_frame else [Range()]
+    threads = 1 if len(ranges) > 1 else None
+    tmp = tempfile.mkdtemp(prefix="fastloop-")
+    url = input_url(path)
+    work = []
+    for r, rng in enumerate(ranges):
+        stats = os.path.join(tmp, f"pts{r}.txt")
+        args = build_args(
+            exe,
+            url,
+            size,
+            stats,
+            rng=rng,
+            threads=threads,
+            loglevel=loglevel,
+            full_frame=(info.width, info.height) if full_frame else None,
+        )
+        if log:
+            log(" ".join(args))
+        work.append(_Worker(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))
+    stop = threading.Event()
+    total = info.frames_estimate
+    done = [0]
+    lock = threading.Lock()
+
+    def sink(r: int) -> Callable[[np.ndarray], None]:
+        def call(frames: np.ndarray) -> None:
+            on_frames(r, frames)
+            if progress is not None:
+                with lock:
+                    done[0] += len(frames)
+                    progress(done[0], total)
+
+        return call
+
+    try:
+        for w in work:
+            w.start()
+        for r, w in enumerate(work):
+            w.thread = threading.Thread(target=w.pump, args=(sink(r), stop), daemon=True)
+            w.thread.start()
+        for w in work:
+            assert w.thread is not None
+            while w.thread.is_alive():
+                w.thread.join(0.2)
+            if w.error is not None:
+                raise w.error
+        for w in work:
+            assert w.proc is not None
+            w.proc.wait()
+        warnings: list[str] = []
+        for w in work:
+            assert w.proc is not None
+            if w.proc.returncode != 0:
+                raise DecodeError(
+                    f"{path}: ffmpeg failed (exit {w.proc.returncode})",
+                    w.stderr_tail(),
+                    w.proc.returncode,
+                )
+            if w.truncated_bytes:
+                warnings.append(f"dropped {w.truncated_bytes} bytes of an incomplete last frame")
+        return info, _assemble(info, ranges, work, warnings)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        stop.set()
+        for w in work:
+            w.kill()
+        for w in work:
+            if w.thread is not None:
+                w.thread.join(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _assemble(info: VideoInfo, ranges: list[Range], work: list[_Worker], warnings) -> Decoded:
+    pts_all = []
+    keep = []
+    for rng, w in zip(ranges, work, strict=True):
+        pts, tb = _read_pts(w.stats)
+        if len(pts) != w.frames:
+            # A frame without its timestamp line (or the reverse): should not happen,
+            # but never pair a frame with another frame's time.
+            if len(pts) > w.frames:
+                pts = pts[: w.frames]
+            else:
+                raise DecodeError(f"ffmpeg reported {len(pts)} timestamps for {w.frames} frames")
+        # The same double arithmetic as ffmpeg's ``t`` in the select filter, so the
+        # seam between two ranges is decided identically on both sides.
+        secs = pts.astype(np.float64) * float(tb)
+        k = np.ones(len(secs), bool)
+        if rng.start_s is not None:
+            k = secs >= rng.start_s
+            if not len(secs) or secs[0] >= rng.start_s:
+                raise _SeekMissed(rng.start_s, float(secs[0]) if len(secs) else -1.0)
+        pts_all.append(secs[k] - info.start_s)
+        keep.append(k)
+    pts = np.concatenate(pts_all) if pts_all else np.empty(0)
+    if len(pts) > 1 and np.any(np.diff(pts) < 0):
+        warnings.append("timestamps go backwards: frames are numbered in output order")
+    return Decoded(pts=pts, keep=keep, frames=[w.frames for w in work], warnings=warnings)
+
+
+class _SeekMissed(FastloopError):
+    """A worker's seek landed after its range start; the caller decodes serially."""
+
+    def __init__(self, want: float, got: float):
+        super().__init__(f"seek to {want:.3f}s landed at {got:.3f}s")

@@ -1,0 +1,101 @@
+"""Validating wrappers over the hashing kernels (the public half of the stumpy pair)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def words_for(hash_size: int) -> int:
+    """Number of uint64 words in a packed ``hash_size`` x ``hash_size`` hash."""
+    return (hash_size * hash_size + 63) // 64
+
+
+def check_hash_size(hash_size: int) -> int:
+    if not isinstance(hash_size, (int, np.integer)) or isinstance(hash_size, bool):
+        raise TypeError(f"hash_size must be an int, not {type(hash_size).__name__}")
+    if not 4 <= hash_size <= 64:
+        raise ValueError(f"hash_size must be between 4 and 64, got {hash_size}")
+    return int(hash_size)
+
+
+def ahash_with_contrast(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`ahash`, also returning each frame's contrast (max - min, uint8)."""
+    from .kernels import _ahash_batch
+
+    arr = np.asarray(frames)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"frames must be uint8, not {arr.dtype}: convert with .astype(np.uint8)")
+    if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
+        raise ValueError(f"frames must have shape (n, N, N), got {arr.shape}")
+    check_hash_size(arr.shape[1])
+    n, size = arr.shape[0], arr.shape[1]
+    flat = np.ascontiguousarray(arr.reshape(n, size * size))
+    out = np.empty((n, words_for(size)), np.uint64)
+    contrast = np.empty(n, np.uint8)
+    if n:
+        _ahash_batch(flat, out, contrast)
+    return out, contrast
+
+
+def ahash(frames: np.ndarray) -> np.ndarray:
+    """Average hash of a batch of square gray frames.
+
+    Bit ``p`` is 1 when pixel ``p`` is strictly brighter than the frame's mean
+    (computed in integers: ``N*N*pixel > sum``), bits packed row-major, most
+    significant first, into ``ceil(N*N/64)`` uint64 words per frame. A flat frame
+    (black, white, one colour) hashes to all zeros.
+
+    Parameters
+    ----------
+    frames : ndarray of uint8, shape (n, N, N)
+
+    Returns
+    -------
+    ndarray of uint64, shape (n, ceil(N*N/64))
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frames = np.zeros((1, 8, 8), np.uint8); frames[0, :4] = 255
+    >>> f"{ahash(frames)[0, 0]:016x}"
+    'ffffffff00000000'
+    """
+    return ahash_with_contrast(frames)[0]
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance between packed hashes, broadcasting over leading axes.
+
+    Parameters
+    ----------
+    a, b : ndarray of uint64, shape (..., W)
+
+    Returns
+    -------
+    ndarray of int64 with the broadcast leading shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hamming(np.array([0b1011], np.uint64), np.array([0b0001], np.uint64))
+    array(2)
+    """
+    from .kernels import _hamming_rows
+
+    a = np.asarray(a)
+    b = np.asarray(b)
+    for name, x in (("a", a), ("b", b)):
+        if x.dtype != np.uint64:
+            raise TypeError(f"{name} must be uint64 packed hashes, not {x.dtype}")
+        if x.ndim < 1:
+            raise ValueError(f"{name} must have at least one axis (the words)")
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"hashes have {a.shape[-1]} and {b.shape[-1]} words: sizes differ")
+    a, b = np.broadcast_arrays(a, b)
+    lead = a.shape[:-1]
+    a2 = np.ascontiguousarray(a.reshape(-1, a.shape[-1]))
+    b2 = np.ascontiguousarray(b.reshape(-1, b.shape[-1]))
+    out = np.empty(a2.shape[0], np.int64)
+    if len(out):
+        _hamming_rows(a2, b2, out)
+    return out.reshape(lead)

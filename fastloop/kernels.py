@@ -1,0 +1,435 @@
+"""numba kernels: the only module that imports numba.
+
+Every function here is private, never validates its input and never does I/O; the
+validating wrappers live in :mod:`fastloop.hashing`, :mod:`fastloop.index` and
+:mod:`fastloop.loops`. Jitted functions that call each other stay in this one file,
+because numba's on-disk cache does not notice an edit to a callee in another file.
+
+Nothing is compiled at import: there are no eager signatures, and ``cache=True``
+makes the second process start from the cached machine code.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_JIT = {"cache": True, "nogil": True}
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+_ONE = np.uint64(1)
+_EMPTY = -1
+
+
+@nb.njit(inline="always")
+def _popcount(x):
+    # SWAR popcount; LLVM turns this idiom into one popcnt instruction.
+    x = x - ((x >> _ONE) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+@nb.njit(inline="always")
+def _dist(h, i, j):
+    d = 0
+    for w in range(h.shape[1]):
+        d += _popcount(h[i, w] ^ h[j, w])
+    return d
+
+
+@nb.njit(**_JIT)
+def _ahash_batch(frames, out, contrast):
+    """Average hash of ``frames`` (uint8[n, P], P = N*N) into ``out`` (uint64[n, W]).
+
+    Bit p is set when ``P * pixel[p] > sum(frame)``: imagehash's strict ``pixel > mean``
+    in integers. Bits are packed row-major, most significant first; the last word is
+    padded with zeros. ``contrast[f]`` receives max - min of the frame (0 = flat).
+    """
+    n, npix = frames.shape
+    nwords = out.shape[1]
+    for f in range(n):
+        total = 0
+        lo = 255
+        hi = 0
+        for p in range(npix):
+            v = np.int64(frames[f, p])
+            total += v
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+        contrast[f] = hi - lo if npix > 0 else 0
+        p = 0
+        for w in range(nwords):
+            word = np.uint64(0)
+            for _b in range(64):
+                word <<= _ONE
+                if p < npix and np.int64(frames[f, p]) * npix > total:
+                    word |= _ONE
+                p += 1
+            out[f, w] = word
+
+
+@nb.njit(**_JIT)
+def _hamming_rows(a, b, out):
+    """Hamming distance between rows ``a[i]`` and ``b[i]`` (both uint64[n, W])."""
+    for i in range(a.shape[0]):
+        d = 0
+        for w in range(a.shape[1]):
+            d += _popcount(a[i, w] ^ b[i, w])
+        out[i] = d
+
+
+# --------------------------------------------------------------------------- hash table
+
+
+@nb.njit(inline="always")
+def _mix(x):
+    # splitmix64 finaliser: spreads every input bit over the whole word.
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(inline="always")
+def _row_hash(keys, i):
+    h = np.uint64(0x9E3779B97F4A7C15)
+    for w in range(keys.shape[1]):
+        h = _mix(h ^ keys[i, w])
+    return h
+
+
+@nb.njit(inline="always")
+def _rows_equal(keys, i, j):
+    for w in range(keys.shape[1]):
+        if keys[i, w] != keys[j, w]:
+            return False
+    return True
+
+
+@nb.njit(**_JIT)
+def _group_ids(keys, initial_capacity):
+    """Group equal rows of ``keys`` (uint64[n, K]) with an open-addressing hash table.
+
+    The table stores, per slot, the first row seen with that key; a hit is confirmed
+    by comparing every word. It starts at ``initial_capacity`` slots (a power of two)
+    and doubles whenever it is half full, so it also serves streams of unknown length.
+    Returns ``ids`` (int64[n], numbered in order of first appearance) and the count.
+    """
+    n = keys.shape[0]
+    cap = 16
+    while cap < initial_capacity:
+        cap *= 2
+    slots = np.full(cap, _EMPTY, np.int64)
+    slot_gid = np.empty(cap, np.int64)
+    ids = np.empty(n, np.int64)
+    used = 0
+    for i in range(n):
+        if 2 * (used + 1) > cap:
+            cap *= 2
+            new_slots = np.full(cap, _EMPTY, np.int64)
+            new_gid = np.empty(cap, np.int64)
+            mask = np.uint64(cap - 1)
+            for s in range(slots.shape[0]):
+                r = slots[s]
+                if r != _EMPTY:
+                    t = np.int64(_row_hash(keys, r) & mask)
+                    while new_slots[t] != _EMPTY:
+                        t = (t + 1) & (cap - 1)
+                    new_slots[t] = r
+                    new_gid[t] = slot_gid[s]
+            slots = new_slots
+            slot_gid = new_gid
+        mask = np.uint64(cap - 1)
+        s = np.int64(_row_hash(keys, i) & mask)
+        while True:
+            r = slots[s]
+            if r == _EMPTY:
+                slots[s] = i
+                slot_gid[s] = used
+                ids[i] = used
+                used += 1
+                break
+            if _rows_equal(keys, r, i):
+                ids[i] = slot_gid[s]
+                break
+            s = (s + 1) & (cap - 1)
+    return ids, used
+
+
+@nb.njit(**_JIT)
+def _buckets_csr(ids, ngroups):
+    """Counting sort of ``ids``: members of group g are ``order[start[g]:start[g+1]]``,
+    in increasing row order."""
+    counts = np.zeros(ngroups + 1, np.int64)
+    for i in range(ids.shape[0]):
+        counts[ids[i] + 1] += 1
+    for g in range(ngroups):
+        counts[g + 1] += counts[g]
+    fill = counts[:-1].copy()
+    order = np.empty(ids.shape[0], np.int64)
+    for i in range(ids.shape[0]):
+        g = ids[i]
+        order[fill[g]] = i
+        fill[g] += 1
+    return counts, order
+
+
+# --------------------------------------------------------------------------- near pairs
+
+
+@nb.njit(inline="always")
+def _diag_lookup(tkeys, thead, delta):
+    mask = tkeys.shape[0] - 1
+    s = np.int64(_mix(np.uint64(delta)) & np.uint64(mask))
+    while True:
+        k = tkeys[s]
+        if k == delta:
+            return s, thead[s]
+        if k == _EMPTY:
+            return s, _EMPTY
+        s = (s + 1) & mask
+
+
+@nb.njit(inline="always")
+def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral):
+    """Walk from pair (i, j) along its diagonal in direction ``step`` (+1 or -1).
+
+    A step is a hit when both frames are valid and within ``ext_d`` bits, neutral when
+    both are invalid (flat: black frames inside a copy), a miss otherwise. Stops after
+    ``max_miss`` misses or ``max_neutral`` neutral steps in a row. Returns the offset of
+    the last hit and the number and distance sum of hits.
+    """
+    n = h.shape[0]
+    k = 0
+    last = 0
+    misses = 0
+    neutral = 0
+    hits = 0
+    dsum = 0
+    while True:
+        k += 1
+        x = i + step * k
+        y = j + step * k
+        if x < 0 or y < 0 or x >= n or y >= n:
+            break
+        if valid[x] and valid[y]:
+            d = _dist(h, x, y)
+            if d <= ext_d:
+                last = k
+                misses = 0
+                neutral = 0
+                hits += 1
+                dsum += d
+                continue
+            misses += 1
+            if misses > max_miss:
+                break
+        elif not valid[x] and not valid[y]:
+            neutral += 1
+            if neutral > max_neutral:
+                break
+        else:
+            misses += 1
+            if misses > max_miss:
+                break
+    return last, hits, dsum
+
+
+@nb.njit(**_JIT)
+def _near_runs(h, valid, min_gap, seed_d, ext_d, max_miss, max_neutral, links):
+    """Find diagonal runs of near-duplicate frames without all-pairs work.
+
+    Seeds come from multi-index hashing: for each 64-bit word of the hash, frames
+    whose word is exactly equal share a bucket. Within a bucket (members in time
+    order) each valid frame is paired with at most ``links`` later members at least
+    ``min_gap`` frames after it, so a bucket of 100,000 look-alike frames costs
+    100,000 * links checks, not 10^10; a clip looped k times still links each copy to
+    the next ones. A candidate within ``seed_d`` bits that no known run on its
+    diagonal covers is extended both ways (see ``_extend``) into a run ``[a, b)`` on
+    diagonal ``delta``: frames ``a..b-1`` match ``a+delta..b-1+delta``.
+
+    Returns arrays (a, b, delta, hits, dist_sum) of every run found, short ones too
+    (they stop the same run from being extended again).
+    """
+    n, nwords = h.shape
+    rcap = 1024
+    ra = np.empty(rcap, np.int64)
+    rb = np.empty(rcap, np.int64)
+    rd = np.empty(rcap, np.int64)
+    rhits = np.empty(rcap, np.int64)
+    rdsum = np.empty(rcap, np.int64)
+    rnext = np.empty(rcap, np.int64)
+    nruns = 0
+    tcap = 1024
+    tkeys = np.full(tcap, _EMPTY, np.int64)
+    thead = np.full(tcap, _EMPTY, np.int64)
+    tused = 0
+    col = np.empty((n, 1), np.uint64)
+    for w in range(nwords):
+        for i in range(n):
+            col[i, 0] = h[i, w]
+        ids, ngroups = _group_ids(col, 2 * n)
+        start, order = _buckets_csr(ids, ngroups)
+        for g in range(ngroups):
+            lo = start[g]
+            hi = start[g + 1]
+            if hi - lo < 2:
+                continue
+            q = lo
+            for pi in range(lo, hi):
+                p = order[pi]
+                if not valid[p]:
+                    continue
+                if q <= pi:
+                    q = pi + 1
+                while q < hi and order[q] < p + min_gap:
+                    q += 1
+                taken = 0
+                qi = q
+                while qi < hi and taken < links:
+                    m = order[qi]
+                    qi += 1
+                    if not valid[m]:
+                        continue
+                    taken += 1
+                    delta = m - p
+                    slot, r = _diag_lookup(tkeys, thead, delta)
+                    covered = False
+                    while r != _EMPTY:
+                        if ra[r] <= p and p < rb[r]:
+                            covered = True
+                            break
+                        r = rnext[r]
+                    if covered:
+                        continue
+                    if _dist(h, p, m) > seed_d:
+                        continue
+                    fw, fh, fs = _extend(h, valid, p, m, 1, ext_d, max_miss, max_neutral)
+                    bw, bh, bs = _extend(h, valid, p, m, -1, ext_d, max_miss, max_neutral)
+                    if nruns == rcap:
+                        rcap *= 2
+                        ra = np.concatenate((ra, np.empty(rcap - nruns, np.int64)))
+                        rb = np.concatenate((rb, np.empty(rcap - nruns, np.int64)))
+                        rd = np.concatenate((rd, np.empty(rcap - nruns, np.int64)))
+                        rhits = np.concatenate((rhits, np.empty(rcap - nruns, np.int64)))
+                        rdsum = np.concatenate((rdsum, np.empty(rcap - nruns, np.int64)))
+                        rnext = np.concatenate((rnext, np.empty(rcap - nruns, np.int64)))
+                    ra[nruns] = p - bw
+                    rb[nruns] = p + fw + 1
+                    rd[nruns] = delta
+                    rhits[nruns] = fh + bh + 1
+                    rdsum[nruns] = fs + bs + _dist(h, p, m)
+                    if tkeys[slot] == _EMPTY:
+                        tkeys[slot] = delta
+                        tused += 1
+                        rnext[nruns] = _EMPTY
+                    else:
+                        rnext[nruns] = thead[slot]
+                    thead[slot] = nruns
+                    nruns += 1
+                    if 2 * tused > tcap:
+                        tcap *= 2
+                        nk = np.full(tcap, _EMPTY, np.int64)
+                        nh = np.full(tcap, _EMPTY, np.int64)
+                        for s in range(tkeys.shape[0]):
+                            if tkeys[s] != _EMPTY:
+                                t = np.int64(_mix(np.uint64(tkeys[s])) & np.uint64(tcap - 1))
+                                while nk[t] != _EMPTY:
+                                    t = (t + 1) & (tcap - 1)
+                                nk[t] = tkeys[s]
+                                nh[t] = thead[s]
+                        tkeys = nk
+                        thead = nh
+    return ra[:nruns], rb[:nruns], rd[:nruns], rhits[:nruns], rdsum[:nruns]
+
+
+@nb.njit(**_JIT)
+def _specificity(h, valid, ra, rb, rd, shift, margin):
+    """Per run, how many of its frames match their partner better than the partner's
+    neighbours in time: ``min(dist(x, y - shift), dist(x, y + shift)) - dist(x, y)
+    >= margin`` with ``y = x + delta``. A static scene or a slow pan matches its
+    neighbours as well as its partner and scores 0; a real copy of moving footage
+    scores on every frame where the picture moves."""
+    n = h.shape[0]
+    out = np.zeros(ra.shape[0], np.int64)
+    for r in range(ra.shape[0]):
+        c = 0
+        for x in range(ra[r], rb[r]):
+            y = x + rd[r]
+            if y >= n or not valid[x] or not valid[y]:
+                continue
+            d0 = _dist(h, x, y)
+            dn = 1 << 30
+            if y - shift >= 0 and y - shift != x and valid[y - shift]:
+                dn = min(dn, _dist(h, x, y - shift))
+            if y + shift < n and valid[y + shift]:
+                dn = min(dn, _dist(h, x, y + shift))
+            if dn - d0 >= margin:
+                c += 1
+        out[r] = c
+    return out
+
+
+@nb.njit(**_JIT)
+def _pair_distances(h, ra, rb, rd, out_sum, out_n):
+    """Sum and count of distances over every valid pair of each run."""
+    n = h.shape[0]
+    for r in range(ra.shape[0]):
+        s = 0
+        c = 0
+        for x in range(ra[r], rb[r]):
+            y = x + rd[r]
+            if y < n:
+                s += _dist(h, x, y)
+                c += 1
+        out_sum[r] = s
+        out_n[r] = c
+
+
+# --------------------------------------------------------------------------- frame classes
+
+
+@nb.njit(inline="always")
+def _find(parent, x):
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
+@nb.njit(**_JIT)
+def _frame_roots(n, ra, rb, rd):
+    """Union-find over frames: every frame of run r is joined with its partner.
+
+    Returns, per frame, the earliest frame showing the same picture (itself when it
+    has no copy) and the size of its class.
+    """
+    parent = np.arange(n)
+    for r in range(ra.shape[0]):
+        for x in range(ra[r], rb[r]):
+            y = x + rd[r]
+            if y >= n:
+                break
+            a = _find(parent, x)
+            b = _find(parent, y)
+            if a < b:
+                parent[b] = a
+            elif b < a:
+                parent[a] = b
+    size = np.zeros(n, np.int64)
+    for x in range(n):
+        parent[x] = _find(parent, x)
+        size[parent[x]] += 1
+    out = np.empty(n, np.int64)
+    for x in range(n):
+        out[x] = size[parent[x]]
+    return parent, out

@@ -1,0 +1,218 @@
+"""From near-duplicate runs to loops: a stretch of footage and every place it occurs.
+
+A copy shows up as a run of matching frame pairs along a diagonal (constant offset
+``delta = j - i``). Runs are accepted as evidence only when they are long enough,
+close enough, and *specific in time*: each frame must match its partner clearly
+better than the partner's neighbours a few frames away. A static camera, a freeze,
+a black stretch or a slow pan matches its neighbours as well as any partner and so
+never counts; footage that moves, repeated in the same order, does.
+
+Accepted runs join frames into classes of "the same picture" (union-find); each
+frame's root is the earliest frame of its class. A stretch is a maximal run of
+copied frames whose roots advance one by one; stretches with the same root interval
+are occurrences of one loop, so a clip played k times back to back is ONE loop with
+k occurrences, and a part copied elsewhere becomes its own loop with all its places.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fingerprint import Fingerprint
+
+#: Frames whose NxN gray picture spans at most this many levels are "flat" (black,
+#: white, one colour): their hash is all zeros or noise, never evidence.
+FLAT_CONTRAST = 4
+#: Default --max-distance as a share of the hash's bits (26 bits at 24x24).
+MAX_DISTANCE_SHARE = 0.045
+#: A run's mean distance may be at most this share of max_distance.
+MEAN_DISTANCE_SHARE = 0.5
+#: Frames tolerated in a row inside a run that fail to match (noise, a dropped frame).
+MAX_MISS = 4
+#: Specificity: compare a pair with the partner shifted by this many seconds...
+SHIFT_S = 0.2
+#: ...and require the shifted comparison to be worse by this share of the bits...
+SPECIFIC_MARGIN_SHARE = 0.01
+#: ...on at least this share of the run's frames.
+SPECIFIC_SHARE = 0.2
+
+
+def default_max_distance(hash_size: int) -> int:
+    """Default Hamming threshold for a hash size (scaled with the number of bits)."""
+    return max(2, round(MAX_DISTANCE_SHARE * hash_size * hash_size))
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One place a loop occurs: its first frame (0-based) and that frame's time."""
+
+    start_frame: int
+    start_s: float
+
+    def to_dict(self) -> dict:
+        return {"start_frame": self.start_frame, "start_s": round(self.start_s, 6)}
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A stretch of ``length_frames`` frames shown at every one of ``occurrences``."""
+
+    length_frames: int
+    length_s: float
+    mean_distance: float
+    occurrences: tuple[Occurrence, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "length_frames": self.length_frames,
+            "length_s": round(self.length_s, 6),
+            "mean_distance": round(self.mean_distance, 3),
+            "occurrences": [o.to_dict() for o in self.occurrences],
+        }
+
+    def pairs(self):
+        """Every matched frame pair (i, j), i < j, the loop claims."""
+        starts = [o.start_frame for o in self.occurrences]
+        for x in range(len(starts)):
+            for y in range(x + 1, len(starts)):
+                for k in range(self.length_frames):
+                    yield starts[x] + k, starts[y] + k
+
+
+@dataclass
+class LoopParams:
+    """Thresholds of the loop search; ``None`` means the default for the hash size."""
+
+    max_distance: int | None = None
+    min_length_s: float = 1.0
+    flat_contrast: int = FLAT_CONTRAST
+    max_miss: int = MAX_MISS
+    links: int = 4
+
+    def resolved_distance(self, hash_size: int) -> int:
+        if self.max_distance is None:
+            return default_max_distance(hash_size)
+        return int(self.max_distance)
+
+
+@dataclass
+class LoopSearch:
+    """Loops plus the intermediate evidence (for plots, sweeps and debugging)."""
+
+    loops: list[Loop]
+    runs: dict[str, np.ndarray] = field(default_factory=dict)
+    accepted: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
+
+
+def _frames_for(seconds: float, fps: float) -> int:
+    return max(2, math.ceil(seconds * fps - 1e-9)) if fps > 0 else 2
+
+
+def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
+    """Find the loops of a fingerprint; see the module docstring for the method."""
+    from .index import near_runs
+    from .kernels import _frame_roots, _pair_distances, _specificity
+
+    p = params or LoopParams()
+    n = len(fp)
+    bits = fp.hash_size * fp.hash_size
+    dmax = p.resolved_distance(fp.hash_size)
+    fps = fp.fps
+    min_len = _frames_for(p.min_length_s, fps)
+    h = np.ascontiguousarray(fp.hashes)
+    valid = np.ascontiguousarray(fp.contrast > p.flat_contrast)
+    runs = near_runs(
+        h, valid, min_gap=min_len, max_distance=dmax, max_miss=p.max_miss, links=p.links
+    )
+    a, b, delta = runs["a"], runs["b"], runs["delta"]
+    length = b - a
+    ok = length >= min_len
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_d = runs["dist_sum"] / np.maximum(runs["hits"], 1)
+    ok &= mean_d <= MEAN_DISTANCE_SHARE * dmax
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        shift = max(1, round(SHIFT_S * fps)) if fps > 0 else 3
+        margin = max(1, round(SPECIFIC_MARGIN_SHARE * bits))
+        spec = _specificity(h, valid, a[idx], b[idx], delta[idx], shift, margin)
+        ok[idx] = spec >= SPECIFIC_SHARE * length[idx]
+    runs["accepted"] = ok
+    acc = np.flatnonzero(ok)
+    if not len(acc):
+        return LoopSearch([], runs, ok)
+    roots, size = _frame_roots(n, a[acc], b[acc], delta[acc])
+    loops = _group(fp, roots, size, min_len)
+    # mean distance per loop, over its pairs (first occurrence against the others)
+    out = []
+    for lp in loops:
+        starts = np.array([o.start_frame for o in lp.occurrences], np.int64)
+        ra = np.full(len(starts) - 1, starts[0])
+        rd = starts[1:] - starts[0]
+        s = np.zeros(len(ra), np.int64)
+        c = np.zeros(len(ra), np.int64)
+        _pair_distances(h, ra, ra + lp.length_frames, rd, s, c)
+        md = float(s.sum() / max(1, c.sum()))
+        out.append(Loop(lp.length_frames, lp.length_s, md, lp.occurrences))
+    return LoopSearch(out, runs, ok)
+
+
+def _group(fp: Fingerprint, roots: np.ndarray, size: np.ndarray, min_len: int) -> list[Loop]:
+    n = len(roots)
+    copied = size >= 2
+    x = np.arange(n)
+    cont = np.zeros(n, bool)
+    cont[1:] = copied[1:] & copied[:-1] & (roots[1:] == roots[:-1] + 1)
+    starts = np.flatnonzero(copied & ~cont)
+    ends = np.append(starts[1:], n)
+    # a stretch ends where continuity breaks, not at the next start
+    brk = np.flatnonzero(~np.append(cont[1:], False) & copied)
+    ends = brk[np.searchsorted(brk, starts)] + 1
+    del x
+    r0 = roots[starts]
+    r1 = r0 + (ends - starts)
+    keep = (ends - starts) >= 2
+    starts, ends, r0, r1 = starts[keep], ends[keep], r0[keep], r1[keep]
+    if not len(starts):
+        return []
+    tol = 2
+    order = np.lexsort((r1, r0))
+    clusters: list[tuple[int, int]] = []
+    for i in order:
+        if clusters and abs(clusters[-1][0] - r0[i]) <= tol and abs(clusters[-1][1] - r1[i]) <= tol:
+            c0, c1 = clusters[-1]
+            clusters[-1] = (min(c0, r0[i]), max(c1, r1[i]))
+        else:
+            clusters.append((int(r0[i]), int(r1[i])))
+    loops = []
+    seen: set[tuple] = set()
+    pts = fp.pts
+    fps = fp.fps
+    for c0, c1 in clusters:
+        length = c1 - c0
+        if length < min_len:
+            continue
+        inside = (r0 <= c0 + tol) & (r1 >= c1 - tol)
+        occ_starts = np.unique(starts[inside] + (c0 - r0[inside]))
+        occ_starts = occ_starts[(occ_starts >= 0) & (occ_starts + length <= n)]
+        # occurrences that overlap each other by more than a frame are one occurrence
+        if len(occ_starts) > 1:
+            occ_starts = occ_starts[np.append(True, np.diff(occ_starts) > tol)]
+        if len(occ_starts) < 2:
+            continue
+        key = (length, tuple(occ_starts.tolist()))
+        if key in seen:
+            continue
+        seen.add(key)
+        s0 = int(occ_starts[0])
+        end_s = (
+            float(pts[s0 + length])
+            if s0 + length < n
+            else float(pts[-1]) + (1.0 / fps if fps > 0 else 0.0)
+        )
+        occurrences = tuple(Occurrence(int(s), float(pts[s])) for s in occ_starts)
+        loops.append(Loop(int(length), end_s - float(pts[s0]), 0.0, occurrences))
+    loops.sort(key=lambda lp: lp.occurrences[0].start_frame)
+    return loops

@@ -1,0 +1,181 @@
+"""Finding the ffmpeg binary and probing a video with it (no ffprobe needed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import DecodeError, InputError
+
+_IMAGE_FORMATS = re.compile(r"(_pipe|^image2|^gif|^apng)$")
+
+
+def find_ffmpeg() -> str:
+    """Return the ffmpeg binary to use.
+
+    ``$FASTLOOP_FFMPEG`` wins, then ``ffmpeg`` on ``PATH``, then the binary shipped in
+    the ``imageio-ffmpeg`` wheel, so a plain ``pip install`` is enough.
+
+    Examples
+    --------
+    >>> find_ffmpeg()  # doctest: +SKIP
+    '/usr/bin/ffmpeg'
+    """
+    env = os.environ.get("FASTLOOP_FFMPEG")
+    if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            raise InputError(f"FASTLOOP_FFMPEG={env!r} is not an executable file")
+        return env
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    try:
+        import imageio_ffmpeg
+    except ImportError:  # pragma: no cover - imageio-ffmpeg is a dependency
+        imageio_ffmpeg = None
+    if imageio_ffmpeg is not None:
+        try:
+            return imageio_ffmpeg.get_ffmpeg_exe()
+        except RuntimeError:  # pragma: no cover - wheel without a binary
+            pass
+    raise InputError(
+        "no ffmpeg found: install one (e.g. apt install ffmpeg), "
+        "pip install imageio-ffmpeg, or set FASTLOOP_FFMPEG"
+    )
+
+
+def input_url(path: str | os.PathLike) -> str:
+    """The path as an ffmpeg input that can be neither an option nor a protocol."""
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffmpeg says about the first video stream of a file."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    codec: str
+    pix_fmt: str
+    start_s: float = 0.0
+    video_streams: int = 1
+    container: str = ""
+
+    @property
+    def frames_estimate(self) -> int:
+        """Frame count from duration and rate; a guess for variable frame rate."""
+        if self.fps > 0 and self.duration_s > 0:
+            return max(1, round(self.duration_s * self.fps))
+        return 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_input(path: str | os.PathLike) -> Path:
+    """Refuse paths that cannot be a video before any process is spawned."""
+    p = Path(os.fspath(path))
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a video file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: permission denied")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: empty file")
+    return p
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)(?:, start: (-?\d+(?:\.\d+)?))?")
+_INPUT = re.compile(r"^Input #0, ([^,]+(?:,[^ ][^,]*)*), from")
+_STREAM = re.compile(r"^\s*Stream #0:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: Video: (.*)$")
+_SIZE = re.compile(r"(?:^|[ ,])(\d{1,6})x(\d{1,6})(?:[ ,\]]|$)")
+_RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)")
+
+
+def _parse_rate(text: str) -> float:
+    rates = {unit: float(v) * (1000 if k else 1) for v, k, unit in _RATE.findall(text)}
+    return rates.get("fps") or rates.get("tbr") or 0.0
+
+
+def parse_probe(path: str, stderr: str) -> VideoInfo:
+    """Parse the banner that ``ffmpeg -i FILE`` prints into a :class:`VideoInfo`."""
+    lines = stderr.splitlines()
+    fmt = ""
+    for line in lines:
+        m = _INPUT.match(line)
+        if m:
+            fmt = m.group(1)
+            break
+    videos = [
+        m.group(1) for m in map(_STREAM.match, lines) if m and "(attached pic)" not in m.group(1)
+    ]
+    if not videos:
+        raise InputError(f"{path}: no video stream")
+    if fmt and _IMAGE_FORMATS.search(fmt.split(",")[0]):
+        raise InputError(f"{path}: is an image ({fmt}), not a video")
+    desc = videos[0]
+    codec = desc.split(" ", 1)[0].rstrip(",")
+    parts = [p.strip() for p in re.split(r",(?![^(]*\))", desc)]
+    pix_fmt = parts[1].split("(")[0] if len(parts) > 1 else ""
+    size = _SIZE.search(desc)
+    width, height = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
+    duration = start = 0.0
+    m = _DURATION.search(stderr)
+    if m:
+        hh, mm, ss, st = m.groups()
+        duration = int(hh) * 3600 + int(mm) * 60 + float(ss)
+        start = float(st) if st else 0.0
+    elif (m2 := re.search(r"start: (-?\d+(?:\.\d+)?)", stderr)) is not None:
+        start = float(m2.group(1))
+    return VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        fps=_parse_rate(desc),
+        duration_s=duration,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        start_s=start,
+        video_streams=len(videos),
+        container=fmt,
+    )
+
+
+def probe(path: str | os.PathLike, ffmpeg: str | None = None) -> VideoInfo:
+    """Probe a video file with ``ffmpeg -i`` (ffprobe is not needed).
+
+    Raises :class:`InputError` for a missing file, a directory, an empty file, a file
+    ffmpeg cannot open, or a file without a video stream.
+
+    Examples
+    --------
+    >>> info = probe("clip.mp4")  # doctest: +SKIP
+    >>> info.width, info.height, info.fps
+    (640, 360, 30.0)
+    """
+    p = check_input(path)
+    exe = ffmpeg or find_ffmpeg()
+    try:
+        proc = subprocess.run(
+            [exe, "-hide_banner", "-nostdin", "-i", input_url(p)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeError(f"{p}: ffmpeg took over 2 minutes to open the file") from exc
+    err = proc.stderr.decode("utf-8", "replace")
+    if "Input #0" not in err:
+        tail = [ln for ln in err.splitlines() if ln.strip()]
+        reason = tail[-1] if tail else "unknown error"
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", reason)
+        raise InputError(f"{p}: not a readable video ({reason})")
+    return parse_probe(str(p), err)

@@ -1,0 +1,268 @@
+"""Looped videos with known ground truth, made by ffmpeg: for the demo, tests and bench.
+
+A video is described by a list of segments over one continuous "camera" footage
+(rendered once by a lavfi source, losslessly, as raw frames on disk): play footage
+frames ``[a, b)``, freeze one frame, show black, or film a still scene with sensor
+noise. The frames are composed in that order and encoded ONCE with lossy H.264
+(GOP 250 by default), so every cut lands at an arbitrary, non-keyframe position and
+every copy carries its own compression noise, as in a real spliced upload.
+
+The ground truth is, for every output frame, which footage frame it shows (>= 0),
+or a unique negative id for frames that are no footage (freezes, black, stills):
+those are never copies, whatever they look like.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .media import find_ffmpeg
+
+#: Moving, textured footage: Perlin noise in three octaves drifting over time.
+FOOTAGE = (
+    "perlin=s={w}x{h}:r={fps}:octaves=3:persistence=0.7:xscale=1.5:yscale=1.5"
+    ":tscale={speed}:random_mode=seed:random_seed={seed}"
+)
+
+
+@dataclass(frozen=True)
+class Play:
+    """Footage frames ``[start, stop)``."""
+
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """Footage frame ``frame`` held for ``count`` frames (a frozen picture)."""
+
+    frame: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Black:
+    count: int
+    level: int = 16
+
+
+@dataclass(frozen=True)
+class Still:
+    """A static camera: footage frame ``frame`` with fresh sensor noise each frame."""
+
+    frame: int
+    count: int
+    noise: float = 2.0
+
+
+Segment = Play | Freeze | Black | Still
+
+
+def render_footage(
+    path: str, frames: int, size=(320, 180), fps: float = 30, seed: int = 1, speed: float = 0.5
+) -> np.ndarray:
+    """Render ``frames`` frames of lavfi footage as raw yuv420p to ``path``; return a
+    read-only memmap of shape (frames, w*h*3/2)."""
+    w, h = size
+    src = FOOTAGE.format(w=w, h=h, fps=fps, seed=seed, speed=speed)
+    cmd = [
+        find_ffmpeg(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        src,
+        "-frames:v",
+        str(frames),
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "rawvideo",
+        path,
+    ]
+    subprocess.run(cmd, check=True)
+    fb = w * h * 3 // 2
+    return np.memmap(path, np.uint8, "r", shape=(frames, fb))
+
+
+def compose(
+    segments: Sequence[Segment], footage: np.ndarray, size, rng: np.random.Generator
+) -> Iterable[tuple[np.ndarray, int]]:
+    """Yield (yuv420p frame, truth id) for every output frame of ``segments``."""
+    w, h = size
+    ysize = w * h
+    other = -1
+    for seg in segments:
+        if isinstance(seg, Play):
+            for k in range(seg.start, seg.stop):
+                yield np.asarray(footage[k]), k
+        elif isinstance(seg, Freeze):
+            frame = np.asarray(footage[seg.frame])
+            for _ in range(seg.count):
+                yield frame, other
+                other -= 1
+        elif isinstance(seg, Black):
+            frame = np.full(ysize * 3 // 2, 128, np.uint8)
+            frame[:ysize] = seg.level
+            for _ in range(seg.count):
+                yield frame, other
+                other -= 1
+        elif isinstance(seg, Still):
+            base = np.asarray(footage[seg.frame]).astype(np.float32)
+            for _ in range(seg.count):
+                noisy = base.copy()
+                noisy[:ysize] += rng.normal(0, seg.noise, ysize).astype(np.float32)
+                yield np.clip(noisy, 0, 255).astype(np.uint8), other
+                other -= 1
+        else:  # pragma: no cover - guarded by the type
+            raise TypeError(f"unknown segment {seg!r}")
+
+
+def make_video(
+    path: str | os.PathLike,
+    segments: Sequence[Segment],
+    *,
+    footage_frames: int | None = None,
+    size=(320, 180),
+    fps: float = 30,
+    seed: int = 1,
+    speed: float = 0.5,
+    crf: int = 23,
+    gop: int = 250,
+    preset: str = "veryfast",
+    setpts: str | None = None,
+    audio: bool = False,
+    extra_args: Sequence[str] = (),
+) -> np.ndarray:
+    """Compose ``segments`` and encode them once with lossy H.264; return the truth.
+
+    ``setpts`` (an ffmpeg expression) gives the frames other timestamps, e.g. a
+    variable frame rate; ``audio`` adds a sine tone track.
+
+    Examples
+    --------
+    >>> segments = [Play(0, 300), Play(100, 160), Play(300, 600)]
+    >>> truth = make_video("loop.mp4", segments)  # doctest: +SKIP
+    """
+    need = footage_frames or 1 + max(
+        (s.stop if isinstance(s, Play) else s.frame + 1 if hasattr(s, "frame") else 0)
+        for s in segments
+    )
+    w, h = size
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory(prefix="fastloop-synth-") as tmp:
+        footage = render_footage(os.path.join(tmp, "footage.yuv"), need, size, fps, seed, speed)
+        cmd = [
+            find_ffmpeg(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            str(fps),
+            "-i",
+            "pipe:",
+        ]
+        if audio:
+            cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+        vf = [f"setpts={setpts}"] if setpts else []
+        if vf:
+            cmd += ["-vf", ",".join(vf), "-fps_mode", "passthrough"]
+        cmd += [
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+            "-crf",
+            str(crf),
+            "-g",
+            str(gop),
+            "-pix_fmt",
+            "yuv420p",
+        ]
+        if audio:
+            cmd += ["-c:a", "aac", "-shortest", "-map", "0:v", "-map", "1:a"]
+        cmd += [*extra_args, os.fspath(path)]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+        truth = []
+        try:
+            assert proc.stdin is not None
+            for frame, tid in compose(segments, footage, size, rng):
+                proc.stdin.write(frame.tobytes())
+                truth.append(tid)
+            proc.stdin.close()
+            if proc.wait() != 0:
+                raise RuntimeError(f"ffmpeg failed to encode {path}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        del footage
+    return np.asarray(truth, np.int64)
+
+
+def copied_frames(truth: np.ndarray) -> np.ndarray:
+    """Boolean mask of frames that show footage shown somewhere else too."""
+    ok = truth >= 0
+    ids, counts = np.unique(truth[ok], return_counts=True)
+    mask = np.zeros(len(truth), bool)
+    mask[ok] = np.isin(truth[ok], ids[counts > 1])
+    return mask
+
+
+def score(loops, truth: np.ndarray, max_pairs: int = 5_000_000) -> dict:
+    """Frame-level recall and precision of ``loops`` against ``truth``.
+
+    recall: share of copied frames given at least one correct partner (a frame
+    showing the same footage frame, within one frame). precision: share of the frame
+    pairs the loops claim that are such correct partners.
+    """
+    truth = np.asarray(truth)
+    n = len(truth)
+    copied = copied_frames(truth)
+    found = np.zeros(n, bool)
+    good = total = 0
+    for lp in loops:
+        starts = [o.start_frame for o in lp.occurrences]
+        k = np.arange(lp.length_frames)
+        for x in range(len(starts)):
+            for y in range(x + 1, len(starts)):
+                if total > max_pairs:
+                    break
+                a = starts[x] + k
+                b = starts[y] + k
+                inside = (a < n) & (b < n)
+                a, b = a[inside], b[inside]
+                ok = np.zeros(len(a), bool)
+                for s in (-1, 0, 1):
+                    bb = np.clip(b + s, 0, n - 1)
+                    ok |= (truth[a] >= 0) & (truth[a] == truth[bb])
+                    aa = np.clip(a + s, 0, n - 1)
+                    okb = (truth[b] >= 0) & (truth[b] == truth[aa])
+                    found[b[okb]] = True
+                found[a[ok]] = True
+                good += int(ok.sum())
+                total += len(a) + int((~inside).sum())
+    n_copied = int(copied.sum())
+    return {
+        "copied_frames": n_copied,
+        "recall": float((found & copied).sum() / n_copied) if n_copied else 1.0,
+        "precision": float(good / total) if total else 1.0,
+        "pairs": int(total),
+    }
