@@ -224,6 +224,36 @@ def buckets(fp: Fingerprint, min_size: int = 2) -> list[np.ndarray]:
     return exact_buckets(fp.hashes, min_size)
 
 
+def full_frame_buckets(
+    path: str | os.PathLike,
+    progress: ProgressFn | None = None,
+    *,
+    min_size: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[np.ndarray], int]:
+    """The blog's first attempt: groups of frames whose full gray pictures are
+    byte-identical (a 128-bit BLAKE2 digest per frame, grouped in the numba table).
+
+    Returns the groups (largest first) and the number of frames.
+    """
+    import hashlib
+
+    from .decode import decode
+    from .index import exact_buckets
+
+    digests: list[np.ndarray] = []
+
+    def on_frames(r: int, frames: np.ndarray) -> None:
+        d = np.empty((len(frames), 2), np.uint64)
+        for i, f in enumerate(frames):
+            d[i] = np.frombuffer(hashlib.blake2b(f.data, digest_size=16).digest(), np.uint64)
+        digests.append(d)
+
+    _, _dec = decode(path, 0, on_frames, progress=progress, full_frame=True, log=log)
+    keys = np.concatenate(digests) if digests else np.empty((0, 2), np.uint64)
+    return exact_buckets(keys, min_size), len(keys)
+
+
 def sweep(
     path: str | os.PathLike,
     sizes: Sequence[int] = (8, 12, 16, 20, 24, 32, 48, 64),

@@ -39,6 +39,8 @@ SEEK_MARGIN_S = 2.0
 #: Ranges shorter than this are not worth a process of their own.
 MIN_RANGE_S = 20.0
 BATCH_FRAMES = 4096
+#: Upper bound of one batch in bytes (full frames for ``buckets --exact``).
+BATCH_BYTES = 16 << 20
 
 ProgressFn = Callable[[int, int], None]
 
@@ -170,7 +172,8 @@ class _Worker:
     def pump(self, on_frames: Callable[[np.ndarray], None], stop: threading.Event) -> None:
         """Read whole frames in large batches until EOF; never pass on a partial frame."""
         assert self.proc is not None and self.proc.stdout is not None
-        buf = bytearray(self.frame_bytes * BATCH_FRAMES)
+        per_batch = max(1, min(BATCH_FRAMES, BATCH_BYTES // self.frame_bytes))
+        buf = bytearray(self.frame_bytes * per_batch)
         view = memoryview(buf)
         have = 0
         try:
@@ -180,7 +183,7 @@ class _Worker:
                     break
                 have += got
                 whole = have // self.frame_bytes
-                if whole and (have == len(buf) or whole >= 64):
+                if whole and (have == len(buf) or whole >= min(64, per_batch)):
                     n = whole * self.frame_bytes
                     frames = np.frombuffer(buf, np.uint8, n).copy()
                     on_frames(frames.reshape(whole, self.frame_bytes))

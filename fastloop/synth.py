@@ -64,6 +64,18 @@ class Still:
 
 Segment = Play | Freeze | Black | Still
 
+#: The demo clip (30 fps, 40 s): 4 s from 6.0 s spliced in again at 20.0 s and 29.0 s,
+#: with a freeze and a black stretch as decoys. No cut falls on a keyframe (GOP 250).
+DEMO_SEGMENTS = (
+    Play(0, 600),
+    Play(180, 300),
+    Play(600, 735),
+    Freeze(700, 15),
+    Play(180, 300),
+    Black(30),
+    Play(735, 915),
+)
+
 
 def render_footage(
     path: str, frames: int, size=(320, 180), fps: float = 30, seed: int = 1, speed: float = 0.5

@@ -1,0 +1,542 @@
+"""The ``fastloop`` command line: parse, call the API with a progress bar, format.
+
+Command bodies hold no algorithm, and import the API inside each command so that
+``fastloop --help`` loads neither numba nor ffmpeg.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import threading
+import time
+
+import click
+
+from .errors import FastloopError
+
+HASH_SIZE = click.IntRange(4, 64)
+DEFAULT_SIZES = "8,12,16,20,24,32,48,64"
+
+
+def hms(seconds: float) -> str:
+    """Seconds as HH:MM:SS.mmm."""
+    ms = round(max(0.0, seconds) * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+class Progress:
+    """A thread-safe progress line on stderr: frames, fps, percentage and ETA."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label = label
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.lock = threading.Lock()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        with self.lock:
+            if now - self.last < 0.2 and done < total:
+                return
+            self.last = now
+            elapsed = max(now - self.start, 1e-9)
+            fps = done / elapsed
+            if total > 0:
+                frac = min(done / total, 1.0)
+                eta = (total - done) / fps if fps > 0 and done < total else 0.0
+                bar = "#" * int(frac * 24)
+                text = (
+                    f"\r{self.label} [{bar:<24}] {frac:4.0%} {done}/{total} frames "
+                    f"{fps:,.0f} fps ETA {hms(eta)[:8]} "
+                )
+            else:
+                text = f"\r{self.label} {done} frames {fps:,.0f} fps "
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            self.shown = True
+
+    def close(self) -> None:
+        if self.enabled and self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class Ctx:
+    def __init__(self, progress: bool, verbose: int, quiet: bool):
+        self.progress = progress and not quiet and sys.stderr.isatty()
+        self.verbose = verbose
+        self.quiet = quiet
+
+    def bar(self, label: str) -> Progress:
+        return Progress(label, self.progress)
+
+    def log(self, msg: str) -> None:
+        if self.verbose and not self.quiet:
+            click.echo(msg, err=True)
+
+    def warn(self, msg: str) -> None:
+        if not self.quiet:
+            click.echo(f"fastloop: warning: {msg}", err=True)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    help="No progress bar (it is off anyway when stderr is not a terminal).",
+)
+@click.option("-v", "--verbose", count=True, help="Show the ffmpeg command lines and warnings.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only results.")
+@click.version_option(package_name="fastloop")
+@click.pass_context
+def cli(ctx: click.Context, no_progress: bool, verbose: int, quiet: bool) -> None:
+    """Prove or disprove that a video is looped: find footage copied and spliced in again.
+
+    \b
+    Start here:
+      fastloop demo                 make a looped clip and scan it
+      fastloop scan VIDEO           verdict and a table of loops
+      fastloop scan VIDEO --format json
+    Results go to stdout, progress and errors to stderr. Exit status: 0 done (looped
+    or not), 2 bad usage or unreadable input, 1 unexpected failure, 130 interrupted.
+    FASTLOOP_DEBUG=1 shows tracebacks; FASTLOOP_FFMPEG picks the ffmpeg binary.
+    """
+    ctx.obj = Ctx(not no_progress, verbose, quiet)
+
+
+def _params(max_distance, min_length):
+    from .loops import LoopParams
+
+    return LoopParams(max_distance=max_distance, min_length_s=min_length)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        tmp = f"{output}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    else:
+        click.echo(text, nl=False)
+
+
+def format_text(result, max_rows: int = 20) -> str:
+    """Verdict line, then one row per occurrence of every loop."""
+    out = io.StringIO()
+    info = result.fingerprint.info
+    name = os.path.basename(str(info.get("path", "")))
+    if result.looped:
+        n = len(result.loops)
+        out.write(
+            f"{name}: looped: {n} loop{'s' if n != 1 else ''}, "
+            f"{result.repeated_s:.1f} s of repeated footage\n"
+        )
+        out.write(
+            f"{'loop':>4}  {'length':<12}  {'frames':>7}  {'dist':>5}  {'#':>4}  "
+            f"{'start':<12}  {'frame':>8}\n"
+        )
+        for i, lp in enumerate(result.loops, 1):
+            for k, occ in enumerate(lp.occurrences[:max_rows], 1):
+                head = (
+                    f"{i:>4}  {hms(lp.length_s):<12}  {lp.length_frames:>7}  "
+                    f"{lp.mean_distance:>5.1f}"
+                    if k == 1
+                    else " " * 34
+                )
+                out.write(f"{head}  {k:>4}  {hms(occ.start_s):<12}  {occ.start_frame:>8}\n")
+            if len(lp.occurrences) > max_rows:
+                more = len(lp.occurrences) - max_rows
+                out.write(f"{'':>34}  ... {more} more occurrences (--format json lists all)\n")
+    else:
+        frames = len(result.fingerprint)
+        out.write(f"{name}: no loops found ({frames} frames, {_duration_s(result):.1f} s)\n")
+    return out.getvalue()
+
+
+def _duration_s(result) -> float:
+    return float(result.to_dict()["duration_s"])
+
+
+def format_csv(results) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(
+        [
+            "video",
+            "loop",
+            "occurrence",
+            "start_frame",
+            "start_s",
+            "length_frames",
+            "length_s",
+            "mean_distance",
+        ]
+    )
+    for r in results:
+        name = os.path.basename(str(r.fingerprint.info.get("path", "")))
+        for i, lp in enumerate(r.loops, 1):
+            for k, occ in enumerate(lp.occurrences, 1):
+                w.writerow(
+                    [
+                        name,
+                        i,
+                        k,
+                        occ.start_frame,
+                        f"{occ.start_s:.6f}",
+                        lp.length_frames,
+                        f"{lp.length_s:.6f}",
+                        f"{lp.mean_distance:.3f}",
+                    ]
+                )
+    return out.getvalue()
+
+
+@cli.command()
+@click.argument("videos", nargs=-1, type=click.Path(dir_okay=True))
+@click.option(
+    "--hash-size",
+    "-n",
+    type=HASH_SIZE,
+    default=24,
+    show_default=True,
+    help="Frames are shrunk to N x N gray before hashing. 24 (576 bits) keeps "
+    "copies within a few bits and unrelated footage 80+ bits apart.",
+)
+@click.option(
+    "--max-distance",
+    "-d",
+    type=click.IntRange(0, 4096),
+    default=None,
+    help="Frames within this many differing bits match. Default: 4.5% of the "
+    "bits (26 at 24x24); re-encoded copies measured 1-9 bits (max 19), "
+    "unrelated frames 80+.",
+)
+@click.option(
+    "--min-length",
+    type=click.FloatRange(0.05, None),
+    default=1.0,
+    show_default=True,
+    help="Shortest copied stretch reported, in seconds.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the result to this file instead of stdout.",
+)
+@click.option(
+    "--from-fingerprint",
+    "fingerprints",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Scan a saved fingerprint (.npz from `fastloop fingerprint`): no decoding.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="ffmpeg processes decoding in parallel (default: one per core).",
+)
+@pass_ctx
+def scan(
+    ctx: Ctx, videos, hash_size, max_distance, min_length, fmt, output, fingerprints, workers
+) -> None:
+    """Find the loops of one or more videos.
+
+    A loop is a stretch of footage that occurs again elsewhere in the video,
+    frame for frame. Frozen frames, black frames, stills and static scenes are not
+    loops: the repeated stretch itself must change over time.
+
+    \b
+    Examples:
+      fastloop scan upload.mp4
+      fastloop scan upload.mp4 --format json -o loops.json
+      fastloop fingerprint upload.mp4 -o up.npz && fastloop scan --from-fingerprint up.npz
+    """
+    from .api import scan as api_scan
+    from .fingerprint import Fingerprint
+
+    if not videos and not fingerprints:
+        raise click.UsageError("give at least one VIDEO or --from-fingerprint FILE")
+    params = _params(max_distance, min_length)
+    results = []
+    failed = 0
+    jobs = [("fp", f) for f in fingerprints] + [("video", v) for v in videos]
+    for kind, item in jobs:
+        try:
+            if kind == "fp":
+                fp = Fingerprint.load(item)
+                r = api_scan(fp=fp, params=params)
+            else:
+                bar = ctx.bar(os.path.basename(item))
+                try:
+                    r = api_scan(item, hash_size, bar, params=params, workers=workers, log=ctx.log)
+                finally:
+                    bar.close()
+                for w in r.fingerprint.warnings:
+                    ctx.warn(f"{item}: {w}")
+            results.append(r)
+        except FastloopError as exc:
+            if len(jobs) == 1:
+                raise
+            failed += 1
+            click.echo(f"fastloop: error: {exc}", err=True)
+    if fmt == "json":
+        docs = [r.to_dict() for r in results]
+        text = json.dumps(docs[0] if len(jobs) == 1 else docs, indent=2) + "\n"
+    elif fmt == "csv":
+        text = format_csv(results)
+    else:
+        text = "".join(format_text(r) for r in results)
+    _write(text, output)
+    if failed:
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .npz file to write."
+)
+@click.option("--hash-size", "-n", type=HASH_SIZE, default=24, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 256), default=None)
+@pass_ctx
+def fingerprint(ctx: Ctx, video, output, hash_size, workers) -> None:
+    """Hash every frame of VIDEO and save hashes + timestamps to one .npz file.
+
+    Scanning the saved file (`fastloop scan --from-fingerprint FILE`) with other
+    thresholds costs no decoding.
+    """
+    from .api import fingerprint as api_fingerprint
+
+    bar = ctx.bar(os.path.basename(video))
+    try:
+        fp = api_fingerprint(video, hash_size, bar, workers=workers, log=ctx.log)
+    finally:
+        bar.close()
+    fp.save(output)
+    if not ctx.quiet:
+        click.echo(f"{output}: {len(fp)} frames, {fp.hash_size}x{fp.hash_size} hashes")
+
+
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option("--hash-size", "-n", type=HASH_SIZE, default=24, show_default=True)
+@click.option(
+    "--exact", is_flag=True, help="Hash the full decoded frames instead (the blog's first attempt)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--min-size",
+    type=click.IntRange(1, None),
+    default=2,
+    show_default=True,
+    help="Smallest bucket listed.",
+)
+@pass_ctx
+def buckets(ctx: Ctx, video, hash_size, exact, fmt, min_size) -> None:
+    """The blog's method: group frames whose hashes are exactly equal.
+
+    Exact buckets catch frozen frames, but miss most re-encoded copies (a copy sits
+    elsewhere in the group of pictures and flips a few bits): `fastloop scan`
+    finds those.
+    """
+    from .api import buckets as api_buckets
+    from .api import fingerprint as api_fingerprint
+    from .api import full_frame_buckets
+
+    bar = ctx.bar(os.path.basename(video))
+    try:
+        if exact:
+            groups, n = full_frame_buckets(video, bar, min_size=min_size, log=ctx.log)
+        else:
+            fp = api_fingerprint(video, hash_size, bar, log=ctx.log)
+            groups, n = api_buckets(fp, min_size), len(fp)
+    finally:
+        bar.close()
+    if fmt == "json":
+        doc = {
+            "hash_size": None if exact else hash_size,
+            "exact": exact,
+            "frames": n,
+            "buckets": [g.tolist() for g in groups],
+        }
+        click.echo(json.dumps(doc))
+        return
+    kind = "full frames" if exact else f"{hash_size}x{hash_size} average hash"
+    click.echo(f"{len(groups)} buckets of {min_size}+ equal frames ({kind}, {n} frames)")
+    for g in groups[:50]:
+        head = ", ".join(str(x) for x in g[:12].tolist())
+        more = f", ... ({len(g)} frames)" if len(g) > 12 else ""
+        click.echo(f"  {len(g):>6}  [{head}{more}]")
+    if len(groups) > 50:
+        click.echo(f"  ... {len(groups) - 50} more (--format json lists all)")
+
+
+def _sizes(ctx, param, value: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in value.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    bad = [s for s in sizes if not 4 <= s <= 64]
+    if not sizes or bad:
+        raise click.BadParameter(f"hash sizes must be between 4 and 64, got {value!r}")
+    return sizes
+
+
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option(
+    "--sizes",
+    default=DEFAULT_SIZES,
+    show_default=True,
+    callback=_sizes,
+    help="Hash sizes to try, comma-separated.",
+)
+@click.option(
+    "--truth",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Ground truth (.npy: for every frame, the source frame it shows, "
+    "negative for none) to add frame recall and precision.",
+)
+@click.option("--min-length", type=click.FloatRange(0.05, None), default=1.0, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_ctx
+def sweep(ctx: Ctx, video, sizes, truth, min_length, fmt) -> None:
+    """The blog's parameter search: bucket metrics and loops found per hash size.
+
+    Small hashes put unrelated frames in one bucket (few, large buckets); large
+    ones split copies apart (every frame alone). Each size is one decode.
+    """
+    import numpy as np
+
+    from .api import sweep as api_sweep
+
+    gt = np.load(truth) if truth else None
+    bar = ctx.bar(os.path.basename(video))
+    try:
+        rows = api_sweep(video, sizes, bar, truth=gt, params=_params(None, min_length))
+    finally:
+        bar.close()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    head = f"{'size':>4}  {'buckets':>8}  {'mean':>8}  {'largest':>8}  {'loops':>5}"
+    if gt is not None:
+        head += f"  {'recall':>7}  {'precision':>9}"
+    click.echo(head)
+    for r in rows:
+        line = (
+            f"{r['hash_size']:>4}  {r['buckets']:>8}  {r['mean_size']:>8.2f}  "
+            f"{r['largest']:>8}  {r['loops']:>5}"
+        )
+        if gt is not None:
+            line += f"  {r['recall']:>7.3f}  {r['precision']:>9.3f}"
+        click.echo(line)
+
+
+@cli.command()
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep the generated clip in this folder.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_ctx
+def demo(ctx: Ctx, keep, fmt) -> None:
+    """Make a 40 s looped clip with ffmpeg and scan it: no video of yours needed.
+
+    The clip is lavfi footage in which a 4 s stretch (from 6.0 s) is spliced in
+    again at 20.0 s and 29.0 s, cut at non-keyframe positions, with a freeze and a
+    black stretch as decoys, encoded once with lossy H.264.
+    """
+    import tempfile
+
+    from .api import scan as api_scan
+    from .synth import DEMO_SEGMENTS, make_video
+
+    folder = keep or tempfile.mkdtemp(prefix="fastloop-demo-")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "demo-looped.mp4")
+    if not ctx.quiet:
+        click.echo(f"making {path} ...", err=True)
+    make_video(path, DEMO_SEGMENTS)
+    bar = ctx.bar("demo-looped.mp4")
+    try:
+        result = api_scan(path, progress=bar, log=ctx.log)
+    finally:
+        bar.close()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(format_text(result), nl=False)
+        if not ctx.quiet:
+            click.echo(
+                "planted: 4.000 s from 00:00:06.000 copied to 00:00:20.000 and 00:00:29.000",
+                err=True,
+            )
+    if not keep:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv=None) -> None:
+    """Entry point: map known errors to one line and an exit status."""
+    debug = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
+    try:
+        cli.main(args=argv, prog_name="fastloop", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("fastloop: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except FastloopError as exc:
+        if debug:
+            raise
+        click.echo(f"fastloop: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        click.echo("\nfastloop: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"fastloop: unexpected error: {type(exc).__name__}: {exc} "
+            "(FASTLOOP_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        sys.exit(1)
