@@ -350,20 +350,33 @@ def _near_runs(h, valid, min_gap, seed_d, ext_d, max_miss, max_neutral, links):
 
 @nb.njit(**_JIT)
 def _specificity(h, valid, ra, rb, rd, shift, margin):
-    """Per run, how many of its frames match their partner better than the partner's
-    neighbours in time: ``min(dist(x, y - shift), dist(x, y + shift)) - dist(x, y)
-    >= margin`` with ``y = x + delta``. A static scene or a slow pan matches its
-    neighbours as well as its partner and scores 0; a real copy of moving footage
-    scores on every frame where the picture moves."""
+    """Per run, how specific in time its matches are.
+
+    ``spec[r]`` counts the frames x of run r that match their partner y = x + delta
+    clearly better than the partner's neighbours ``shift`` frames away:
+    ``min(dist(x, y - shift), dist(x, y + shift)) - dist(x, y) >= margin``. A static
+    scene or a slow pan matches its neighbours as well as any partner and scores 0.
+    ``votes[r]`` counts frames where diagonal delta is strictly closer than both
+    delta - 1 and delta + 1, minus frames where one of those is strictly closer: a
+    copy's own diagonal wins, so a run one frame off a true copy (footage moving
+    slowly matches its copy's neighbour too) is told apart. A vote per frame, not a
+    sum, so a few frames at a cut cannot decide it.
+    """
     n = h.shape[0]
-    out = np.zeros(ra.shape[0], np.int64)
+    spec = np.zeros(ra.shape[0], np.int64)
+    votes = np.zeros(ra.shape[0], np.int64)
     for r in range(ra.shape[0]):
         c = 0
         for x in range(ra[r], rb[r]):
             y = x + rd[r]
-            if y >= n or not valid[x] or not valid[y]:
+            if y + 1 >= n or not valid[x] or not valid[y]:
                 continue
             d0 = _dist(h, x, y)
+            side = min(_dist(h, x, y - 1), _dist(h, x, y + 1))
+            if d0 < side:
+                votes[r] += 1
+            elif side < d0:
+                votes[r] -= 1
             dn = 1 << 30
             if y - shift >= 0 and y - shift != x and valid[y - shift]:
                 dn = min(dn, _dist(h, x, y - shift))
@@ -371,8 +384,8 @@ def _specificity(h, valid, ra, rb, rd, shift, margin):
                 dn = min(dn, _dist(h, x, y + shift))
             if dn - d0 >= margin:
                 c += 1
-        out[r] = c
-    return out
+        spec[r] = c
+    return spec, votes
 
 
 @nb.njit(**_JIT)

@@ -28,8 +28,9 @@ from .fingerprint import Fingerprint
 FLAT_CONTRAST = 4
 #: Default --max-distance as a share of the hash's bits (26 bits at 24x24).
 MAX_DISTANCE_SHARE = 0.045
-#: A run's mean distance may be at most this share of max_distance.
-MEAN_DISTANCE_SHARE = 0.5
+#: A run's mean distance may be at most this share of max_distance (~10 bits at
+#: 24x24): re-encoded copies measured 1-8, look-alike footage 12 and more.
+MEAN_DISTANCE_SHARE = 0.38
 #: Frames tolerated in a row inside a run that fail to match (noise, a dropped frame).
 MAX_MISS = 4
 #: Specificity: compare a pair with the partner shifted by this many seconds...
@@ -137,8 +138,8 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     if len(idx):
         shift = max(1, round(SHIFT_S * fps)) if fps > 0 else 3
         margin = max(1, round(SPECIFIC_MARGIN_SHARE * bits))
-        spec = _specificity(h, valid, a[idx], b[idx], delta[idx], shift, margin)
-        ok[idx] = spec >= SPECIFIC_SHARE * length[idx]
+        spec, votes = _specificity(h, valid, a[idx], b[idx], delta[idx], shift, margin)
+        ok[idx] = (spec >= SPECIFIC_SHARE * length[idx]) & (votes > 0)
     runs["accepted"] = ok
     acc = np.flatnonzero(ok)
     if not len(acc):

@@ -193,7 +193,7 @@ def make_video(
         ]
         if audio:
             cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
-        vf = [f"setpts={setpts}"] if setpts else []
+        vf = ["setpts=" + setpts.replace(",", "\\,")] if setpts else []
         if vf:
             cmd += ["-vf", ",".join(vf), "-fps_mode", "passthrough"]
         cmd += [
