@@ -158,8 +158,8 @@ def make_video(
 ) -> np.ndarray:
     """Compose ``segments`` and encode them once with lossy H.264; return the truth.
 
-    ``setpts`` (an ffmpeg expression) gives the frames other timestamps, e.g. a
-    variable frame rate; ``audio`` adds a sine tone track.
+    ``setpts`` (an ffmpeg expression, in units of a 1/600 s time base) gives the
+    frames other timestamps, e.g. a variable frame rate; ``audio`` adds a sine tone.
 
     Examples
     --------
@@ -193,9 +193,20 @@ def make_video(
         ]
         if audio:
             cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
-        vf = ["setpts=" + setpts.replace(",", "\\,")] if setpts else []
+        # settb first: setpts output is rounded to the time base (1/fps otherwise)
+        vf = ["settb=1/600", "setpts=" + setpts.replace(",", "\\,")] if setpts else []
         if vf:
-            cmd += ["-vf", ",".join(vf), "-fps_mode", "passthrough"]
+            # a fine time base, so that the new timestamps are not rounded to 1/fps
+            cmd += [
+                "-vf",
+                ",".join(vf),
+                "-fps_mode",
+                "passthrough",
+                "-enc_time_base",
+                "1:600",
+                "-video_track_timescale",
+                "600",
+            ]
         cmd += [
             "-c:v",
             "libx264",

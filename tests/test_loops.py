@@ -1,0 +1,181 @@
+"""Loop detection on a ground-truth corpus made by ffmpeg, and properties of the grouping."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastloop
+from fastloop.fingerprint import Fingerprint
+from fastloop.loops import LoopParams, search
+from fastloop.synth import Black, Freeze, Play, Still, copied_frames, make_video, score
+
+from . import reference as ref
+
+POSITIVE = {
+    "one splice": dict(segments=[Play(0, 400), Play(137, 263), Play(400, 700)]),
+    "one stretch, three places": dict(
+        segments=[
+            Play(0, 300),
+            Play(51, 128),
+            Play(300, 500),
+            Play(51, 128),
+            Play(500, 650),
+            Play(333, 401),
+            Play(650, 800),
+        ]
+    ),
+    "clip looped 8 times": dict(segments=[Play(0, 97)] * 8),
+    "copy among freezes, black and stills": dict(
+        segments=[
+            Play(0, 200),
+            Freeze(150, 45),
+            Play(200, 400),
+            Black(40),
+            Play(77, 199),
+            Still(300, 90),
+            Play(400, 520),
+        ]
+    ),
+    "part of a copy copied again": dict(
+        segments=[Play(0, 300), Play(60, 240), Play(300, 500), Play(100, 150), Play(500, 600)]
+    ),
+    "slow footage": dict(segments=[Play(0, 400), Play(137, 263), Play(400, 700)], speed=0.12),
+    "variable frame rate": dict(
+        segments=[Play(0, 300), Play(90, 200), Play(300, 450)],
+        setpts="if(lt(N,200),N*20,4000+(N-200)*30)",
+    ),
+    "720p, crf 28": dict(
+        segments=[Play(0, 200), Play(61, 140), Play(200, 300)], size=(1280, 720), crf=28
+    ),
+}
+
+NEGATIVE = {
+    "honest footage": dict(segments=[Play(0, 900)]),
+    "freezes and stills only": dict(
+        segments=[
+            Play(0, 100),
+            Freeze(99, 60),
+            Play(100, 200),
+            Still(150, 120),
+            Black(60),
+            Play(200, 300),
+            Freeze(250, 90),
+            Still(150, 90),
+        ]
+    ),
+    "static scene whose empty view comes back": dict(
+        segments=[Still(10, 300), Play(10, 40), Still(40, 300), Still(10, 300)]
+    ),
+    "slow honest footage": dict(segments=[Play(0, 900)], speed=0.08),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    made = {}
+
+    def get(name, case):
+        if name not in made:
+            kw = dict(case)
+            path = str(folder / f"{len(made)}.mp4")
+            truth = make_video(path, kw.pop("segments"), **kw)
+            made[name] = (path, truth)
+        return made[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", list(POSITIVE))
+def test_every_copied_frame_found(corpus, name):
+    path, truth = corpus(name, POSITIVE[name])
+    result = fastloop.scan(path)
+    s = score(result.loops, truth)
+    assert s["copied_frames"] > 0
+    assert s["recall"] >= 0.99, s
+    assert s["precision"] >= 0.995, s
+    for lp in result.loops:
+        occ = lp.occurrences
+        assert len(occ) >= 2 and list(occ) == sorted(occ, key=lambda o: o.start_frame)
+        assert lp.length_s >= 1.0 - 1e-6
+        for o in occ:  # start_s is the frame's true timestamp, also for VFR
+            assert o.start_s == pytest.approx(result.fingerprint.pts[o.start_frame])
+
+
+def test_loop_boundaries_are_exact(corpus):
+    path, _truth = corpus("one splice", POSITIVE["one splice"])
+    loops = fastloop.scan(path).loops
+    assert len(loops) == 1
+    lp = loops[0]
+    assert [o.start_frame for o in lp.occurrences] == [137, 400]
+    assert abs(lp.length_frames - 126) <= 1
+    assert lp.mean_distance < 10
+
+
+def test_looped_clip_is_one_loop_with_k_occurrences(corpus):
+    path, _ = corpus("clip looped 8 times", POSITIVE["clip looped 8 times"])
+    loops = fastloop.scan(path).loops
+    assert len(loops) == 1
+    assert [o.start_frame for o in loops[0].occurrences] == [97 * k for k in range(8)]
+    assert loops[0].length_frames == 97
+
+
+def test_stretch_copied_to_several_places_is_one_loop(corpus):
+    name = "one stretch, three places"
+    path, _ = corpus(name, POSITIVE[name])
+    loops = fastloop.scan(path).loops
+    starts = sorted(tuple(o.start_frame for o in lp.occurrences) for lp in loops)
+    assert (51, 300, 577) in starts
+
+
+@pytest.mark.parametrize("name", list(NEGATIVE))
+def test_no_loop_on_honest_footage(corpus, name):
+    path, truth = corpus(name, NEGATIVE[name])
+    assert not copied_frames(truth).any()
+    result = fastloop.scan(path)
+    assert result.loops == [], [lp.to_dict() for lp in result.loops]
+    assert not result.looped
+
+
+def test_min_length_filters_short_copies(corpus):
+    path, _ = corpus("one splice", POSITIVE["one splice"])
+    fp = fastloop.fingerprint(path)
+    assert fastloop.find_loops(fp, min_length_s=5.0) == []  # the copy is 4.2 s
+    assert len(fastloop.find_loops(fp, min_length_s=4.0)) == 1
+
+
+def _fingerprint_of(h: np.ndarray, fps: float = 30.0) -> Fingerprint:
+    n = len(h)
+    return Fingerprint(
+        hashes=h,
+        pts=np.arange(n) / fps,
+        contrast=np.full(n, 200, np.uint8),
+        hash_size=24,
+        info={"fps": fps},
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31),
+    copies=st.lists(st.tuples(st.integers(0, 359), st.integers(30, 150)), min_size=1, max_size=3),
+    noise=st.integers(0, 6),
+)
+def test_planted_copies_are_found_exactly(seed, copies, noise):
+    """Any set of planted copies (noisy, in random-walk footage) comes back as loops:
+    footage frames 0..399, then each copy followed by 30 fresh frames."""
+    rng = np.random.default_rng(seed)
+    src = ref.random_walk_hashes(400 + 30 * len(copies), 9, flips=25, seed=seed)
+    pieces, truth = [src[:400]], list(range(400))
+    for k, (start, length) in enumerate(copies):
+        stop = min(start + length, 400)
+        pieces.append(ref.add_noise(src[start:stop], noise, rng))
+        truth += range(start, stop)
+        fresh = 400 + 30 * k
+        pieces.append(src[fresh : fresh + 30])
+        truth += range(fresh, fresh + 30)
+    h = np.concatenate(pieces)
+    result = search(_fingerprint_of(h), LoopParams())
+    s = score(result.loops, np.array(truth))
+    assert s["recall"] >= 0.99 and s["precision"] >= 0.995, (s, copies)

@@ -1,0 +1,194 @@
+"""Finding ffmpeg, probing, and the decode pipe, on videos the fixtures make."""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastloop
+from fastloop import decode as dec
+from fastloop.errors import DecodeError, InputError
+from fastloop.media import find_ffmpeg, input_url, parse_probe, probe
+
+from .conftest import child_pids
+
+
+def test_find_ffmpeg_prefers_env(monkeypatch, tmp_path):
+    real = find_ffmpeg()
+    monkeypatch.setenv("FASTLOOP_FFMPEG", real)
+    assert find_ffmpeg() == real
+    monkeypatch.setenv("FASTLOOP_FFMPEG", str(tmp_path / "nope"))
+    with pytest.raises(InputError, match="FASTLOOP_FFMPEG"):
+        find_ffmpeg()
+
+
+def test_find_ffmpeg_falls_back_to_imageio_wheel(monkeypatch):
+    import imageio_ffmpeg
+
+    monkeypatch.delenv("FASTLOOP_FFMPEG", raising=False)
+    monkeypatch.setenv("PATH", "")
+    assert find_ffmpeg() == imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def test_input_url_cannot_become_an_option_or_protocol():
+    assert input_url("-i") == "file:" + os.path.abspath("-i")
+    assert input_url("http://example.com/x.mp4").startswith("file:/")
+
+
+def test_probe(looped_clip):
+    info = probe(looped_clip[0])
+    assert (info.width, info.height) == (320, 180)
+    assert info.fps == 30
+    assert info.codec == "h264"
+    assert abs(info.duration_s - len(looped_clip[1]) / 30) < 0.05
+    assert abs(info.frames_estimate - len(looped_clip[1])) <= 1
+
+
+def test_parse_probe_banner():
+    banner = """Input #0, matroska,webm, from 'file:/x.mkv':
+  Duration: 01:02:03.50, start: 0.007000, bitrate: 1 kb/s
+  Stream #0:0: Audio: aac, 48000 Hz, stereo
+  Stream #0:1(eng): Video: h264 (High), yuv420p(tv, bt709, progressive), 1920x1080 \
+[SAR 1:1 DAR 16:9], 29.97 fps, 29.97 tbr, 1k tbn (default)
+  Stream #0:2: Video: hevc (Main 10), yuv420p10le(tv), 3840x2160, 25 fps, 25 tbr, 1k tbn
+"""
+    info = parse_probe("/x.mkv", banner)
+    assert (info.width, info.height, info.fps) == (1920, 1080, 29.97)
+    assert info.duration_s == pytest.approx(3723.5)
+    assert info.start_s == pytest.approx(0.007)
+    assert (
+        info.video_streams == 2
+        and info.pix_fmt == "yuv420p"
+        and info.container.startswith("matroska")
+    )
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp, fx: str(tmp / "missing.mp4"), "no such file"),
+        (lambda tmp, fx: str(tmp), "directory"),
+        (lambda tmp, fx: (tmp / "empty.mp4").write_bytes(b"") or str(tmp / "empty.mp4"), "empty"),
+        (lambda tmp, fx: fx["text_mp4"], "not a readable video"),
+        (lambda tmp, fx: fx["audio_only"], "no video stream"),
+        (lambda tmp, fx: fx["image_png"], "image"),
+        (lambda tmp, fx: fx["truncated_mp4"], "not a readable video"),
+    ],
+)
+def test_bad_input_raises_input_error(tmp_path, request, make, message):
+    fx = {
+        k: request.getfixturevalue(k)
+        for k in ("text_mp4", "audio_only", "image_png", "truncated_mp4")
+    }
+    before = child_pids()
+    with pytest.raises(InputError, match=message):
+        fastloop.fingerprint(make(tmp_path, fx))
+    assert child_pids() <= before
+
+
+def test_build_args_is_a_safe_fast_list():
+    args = dec.build_args("ffmpeg", "file:/v.mp4", 24, "/tmp/s.txt")
+    assert args[:5] == ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+    joined = " ".join(args)
+    assert "scale=24:24:flags=area" in joined and "format=gray" in joined
+    assert joined.index("scale=") < joined.index("format=gray")
+    assert args[args.index("-fps_mode") + 1] == "passthrough"
+    assert args[args.index("-map") + 1].startswith("[")  # only the mapped video stream
+    assert "0:v:0" in args[args.index("-filter_complex") + 1]
+    assert args[args.index("-i") + 1] == "file:/v.mp4"
+    assert args[-1] == "pipe:"
+    ranged = dec.build_args("ffmpeg", "file:/v.mp4", 16, "/s", rng=dec.Range(20.0, 40.0), threads=1)
+    assert ranged[ranged.index("-ss") + 1] == f"{20.0 - dec.SEEK_MARGIN_S:.6f}"
+    assert r"lt(t\,40.0)" in ranged[ranged.index("-filter_complex") + 1]
+    assert ranged[ranged.index("-threads") + 1] == "1"
+
+
+def test_fingerprint_frames_and_timestamps(looped_clip):
+    path, truth = looped_clip
+    fp = fastloop.fingerprint(path)
+    assert fp.hashes.shape == (len(truth), 9)
+    np.testing.assert_allclose(fp.pts, np.arange(len(truth)) / 30, atol=1e-6)
+    assert fp.contrast.min() > 4
+
+
+def test_fingerprint_matches_reference_hash_of_decoded_frames(looped_clip):
+    """The hash of a frame equals the reference hash of the same NxN pipe output."""
+    from . import reference as ref
+
+    frames = []
+    dec.decode(looped_clip[0], 16, lambda r, f: frames.append(f.copy()), workers=1)
+    frames = np.concatenate(frames).reshape(-1, 16, 16)
+    fp = fastloop.fingerprint(looped_clip[0], hash_size=16)
+    np.testing.assert_array_equal(fp.hashes, ref.ahash(frames))
+
+
+def test_vfr_timestamps_are_true_timestamps(vfr_clip):
+    path, truth, times = vfr_clip
+    fp = fastloop.fingerprint(path)
+    assert len(fp) == len(truth)
+    np.testing.assert_allclose(fp.pts, times, atol=1e-3)
+
+
+def test_audio_is_ignored(audio_clip):
+    path, truth = audio_clip
+    fp = fastloop.fingerprint(path)
+    assert len(fp) == len(truth)
+
+
+def test_split_decode_equals_serial_decode(long_clip):
+    path, truth = long_clip
+    serial = fastloop.fingerprint(path, workers=1)
+    info = probe(path)
+    assert len(dec.plan_ranges(info, info.container, 2)) == 2
+    split = fastloop.fingerprint(path, workers=2)
+    assert len(serial) == len(split) == len(truth)
+    np.testing.assert_array_equal(split.hashes, serial.hashes)
+    np.testing.assert_array_equal(split.pts, serial.pts)
+
+
+def test_truncated_mkv_decodes_what_is_there(truncated_mkv, looped_clip):
+    fp = fastloop.fingerprint(truncated_mkv)
+    full = fastloop.fingerprint(looped_clip[0])
+    assert 0 < len(fp) < len(full)
+    # what was decoded is the start of the video, frame for frame
+    np.testing.assert_array_equal(fp.hashes[: len(fp) - 5], full.hashes[: len(fp) - 5])
+
+
+def test_consumer_error_kills_and_reaps_ffmpeg(looped_clip):
+    before = child_pids()
+
+    def boom(r, frames):
+        raise RuntimeError("consumer stopped")
+
+    with pytest.raises(RuntimeError, match="consumer stopped"):
+        dec.decode(looped_clip[0], 24, boom)
+    assert child_pids() <= before
+
+
+def test_ffmpeg_failure_is_a_decode_error(looped_clip, monkeypatch):
+    # a filter that fails at run time: ffmpeg exits non-zero, we get its last line
+    real = dec.build_args
+
+    def bad_args(*a, **kw):
+        args = real(*a, **kw)
+        i = args.index("-filter_complex") + 1
+        args[i] = args[i].replace("format=gray", "format=no_such_format")
+        return args
+
+    monkeypatch.setattr(dec, "build_args", bad_args)
+    with pytest.raises(DecodeError) as err:
+        fastloop.fingerprint(looped_clip[0])
+    assert err.value.stderr_tail
+
+
+def test_fingerprint_save_load_roundtrip(looped_clip, tmp_path):
+    fp = fastloop.fingerprint(looped_clip[0])
+    fp.save(tmp_path / "fp.npz")
+    back = fastloop.Fingerprint.load(tmp_path / "fp.npz")
+    np.testing.assert_array_equal(back.hashes, fp.hashes)
+    np.testing.assert_array_equal(back.pts, fp.pts)
+    np.testing.assert_array_equal(back.contrast, fp.contrast)
+    assert back.hash_size == 24 and back.info["width"] == 320
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(InputError, match="not a fastloop fingerprint"):
+        fastloop.Fingerprint.load(tmp_path / "junk.npz")
