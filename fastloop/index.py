@@ -66,11 +66,16 @@ def near_runs(
     max_miss: int = 4,
     max_neutral: int = 60,
     links: int = 4,
+    shift: int = 6,
+    margin: int = 0,
+    max_static: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Diagonal runs of near-duplicate frames (see ``kernels._near_runs``).
 
     Returns arrays ``a, b, delta, hits, dist_sum``: frames ``a..b-1`` match frames
-    ``a+delta..b-1+delta``.
+    ``a+delta..b-1+delta``. A seed pair must match at least ``margin`` bits better
+    than with its partner's neighbours ``shift`` frames away (0: any seed), and a
+    run stops after ``max_static`` hits in a row that are not (default: never).
     """
     from .kernels import _near_runs
 
@@ -88,5 +93,8 @@ def near_runs(
         int(max_miss),
         int(max_neutral),
         int(links),
+        int(max(1, shift)),
+        int(margin),
+        int(len(h) if max_static is None else max_static),
     )
     return {"a": a, "b": b, "delta": d, "hits": hits, "dist_sum": dsum}

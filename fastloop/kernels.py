@@ -196,21 +196,45 @@ def _diag_lookup(tkeys, thead, delta):
 
 
 @nb.njit(inline="always")
-def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral):
+def _specific(h, valid, x, y, d0, shift, margin):
+    """Does x match y by ``margin`` bits better than y's neighbours ``shift`` away?"""
+    n = h.shape[0]
+    if y - shift >= 0 and y - shift != x and valid[y - shift]:
+        if _dist(h, x, y - shift) < d0 + margin:
+            return False
+    if y + shift < n and y + shift != x and valid[y + shift]:
+        if _dist(h, x, y + shift) < d0 + margin:
+            return False
+    return True
+
+
+@nb.njit(inline="always")
+def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral, shift, margin, max_static):
     """Walk from pair (i, j) along its diagonal in direction ``step`` (+1 or -1).
 
     A step is a hit when both frames are valid and within ``ext_d`` bits, neutral when
-    both are invalid (flat: black frames inside a copy), a miss otherwise. Stops after
-    ``max_miss`` misses or ``max_neutral`` neutral steps in a row. Returns the offset of
-    the last hit and the number and distance sum of hits.
+    both are invalid (flat: black frames inside a copy), a miss otherwise. The walk
+    stops after ``max_miss`` misses or ``max_neutral`` neutral steps in a row: a cut,
+    where the run ends at its last hit. It also stops after ``max_static`` hits in a
+    row that are not specific in time (see ``_specific``): a static or quiet stretch
+    that both places share says nothing about where the copy ends, so the run ends at
+    its last specific hit (and a quiet scene, where every frame matches every other,
+    costs ``max_static`` steps per seed instead of its whole length). The count of
+    unspecific hits goes down by one at each specific hit rather than to zero, so
+    noise that makes a few random pairs look specific cannot keep a walk going.
+    Returns the offset of the end and the number and distance sum of hits up to it.
     """
     n = h.shape[0]
     k = 0
     last = 0
+    last_spec = 0
     misses = 0
     neutral = 0
+    static = 0
     hits = 0
     dsum = 0
+    spec_hits = 0
+    spec_dsum = 0
     while True:
         k += 1
         x = i + step * k
@@ -225,6 +249,15 @@ def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral):
                 neutral = 0
                 hits += 1
                 dsum += d
+                if _specific(h, valid, x, y, d, shift, margin):
+                    static = max(0, static - 1)
+                    last_spec = k
+                    spec_hits = hits
+                    spec_dsum = dsum
+                else:
+                    static += 1
+                    if static > max_static:
+                        return last_spec, spec_hits, spec_dsum
                 continue
             misses += 1
             if misses > max_miss:
@@ -241,7 +274,9 @@ def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral):
 
 
 @nb.njit(**_JIT)
-def _near_runs(h, valid, min_gap, seed_d, ext_d, max_miss, max_neutral, links):
+def _near_runs(
+    h, valid, min_gap, seed_d, ext_d, max_miss, max_neutral, links, shift, margin, max_static
+):
     """Find diagonal runs of near-duplicate frames without all-pairs work.
 
     Seeds come from multi-index hashing: for each 64-bit word of the hash, frames
@@ -249,9 +284,13 @@ def _near_runs(h, valid, min_gap, seed_d, ext_d, max_miss, max_neutral, links):
     order) each valid frame is paired with at most ``links`` later members at least
     ``min_gap`` frames after it, so a bucket of 100,000 look-alike frames costs
     100,000 * links checks, not 10^10; a clip looped k times still links each copy to
-    the next ones. A candidate within ``seed_d`` bits that no known run on its
-    diagonal covers is extended both ways (see ``_extend``) into a run ``[a, b)`` on
-    diagonal ``delta``: frames ``a..b-1`` match ``a+delta..b-1+delta``.
+    the next ones. A candidate (p, m) seeds only when it is within ``seed_d`` bits,
+    no known run on its diagonal covers it, and it is specific in time: p matches m
+    by at least ``margin`` bits better than it matches m - shift and m + shift (in a
+    quiet scene every frame matches every other, and extending each such pair would
+    cost the length of the scene). A seed is extended both ways (see ``_extend``)
+    into a run ``[a, b)`` on diagonal ``delta``: frames ``a..b-1`` match
+    ``a+delta..b-1+delta``.
 
     Returns arrays (a, b, delta, hits, dist_sum) of every run found, short ones too
     (they stop the same run from being extended again).
@@ -307,10 +346,21 @@ def _near_runs(h, valid, min_gap, seed_d, ext_d, max_miss, max_neutral, links):
                         r = rnext[r]
                     if covered:
                         continue
-                    if _dist(h, p, m) > seed_d:
+                    d0 = _dist(h, p, m)
+                    if d0 > seed_d or not _specific(h, valid, p, m, d0, shift, margin):
                         continue
-                    fw, fh, fs = _extend(h, valid, p, m, 1, ext_d, max_miss, max_neutral)
-                    bw, bh, bs = _extend(h, valid, p, m, -1, ext_d, max_miss, max_neutral)
+                    # the next pair on the diagonal must agree: one lucky pair in a
+                    # quiet scene is common, two in a row are not
+                    if m + 1 < n and valid[p + 1] and valid[m + 1]:
+                        d1 = _dist(h, p + 1, m + 1)
+                        if d1 > seed_d or not _specific(h, valid, p + 1, m + 1, d1, shift, margin):
+                            continue
+                    fw, fh, fs = _extend(
+                        h, valid, p, m, 1, ext_d, max_miss, max_neutral, shift, margin, max_static
+                    )
+                    bw, bh, bs = _extend(
+                        h, valid, p, m, -1, ext_d, max_miss, max_neutral, shift, margin, max_static
+                    )
                     if nruns == rcap:
                         rcap *= 2
                         ra = np.concatenate((ra, np.empty(rcap - nruns, np.int64)))
@@ -402,6 +452,46 @@ def _pair_distances(h, ra, rb, rd, out_sum, out_n):
                 c += 1
         out_sum[r] = s
         out_n[r] = c
+
+
+@nb.njit(**_JIT)
+def _bridge(h, valid, ra, rb, rd, ext_d):
+    """Merge runs on one diagonal whose gap matches throughout.
+
+    Runs must be sorted by (delta, a). A quiet stretch inside a copy stops the
+    extension (see ``_extend``), so a copy with a still moment in the middle arrives
+    as two runs on one diagonal; when every frame pair between them is within
+    ``ext_d`` bits (or flat on both sides) they are one copy. Returns the merged
+    (a, b, delta) arrays.
+    """
+    m = ra.shape[0]
+    oa = np.empty(m, np.int64)
+    ob = np.empty(m, np.int64)
+    od = np.empty(m, np.int64)
+    k = -1
+    for r in range(m):
+        if k >= 0 and od[k] == rd[r]:
+            if ra[r] <= ob[k]:
+                ob[k] = max(ob[k], rb[r])
+                continue
+            ok = True
+            for x in range(ob[k], ra[r]):
+                y = x + rd[r]
+                if valid[x] and valid[y]:
+                    if _dist(h, x, y) > ext_d:
+                        ok = False
+                        break
+                elif valid[x] or valid[y]:
+                    ok = False
+                    break
+            if ok:
+                ob[k] = rb[r]
+                continue
+        k += 1
+        oa[k] = ra[r]
+        ob[k] = rb[r]
+        od[k] = rd[r]
+    return oa[: k + 1], ob[: k + 1], od[: k + 1]
 
 
 # --------------------------------------------------------------------------- frame classes

@@ -39,6 +39,8 @@ SHIFT_S = 0.2
 SPECIFIC_MARGIN_SHARE = 0.01
 #: ...on at least this share of the run's frames.
 SPECIFIC_SHARE = 0.2
+#: A run stops after this many seconds of matches that are not specific in time.
+MAX_STATIC_S = 1.0
 
 
 def default_max_distance(hash_size: int) -> int:
@@ -115,7 +117,7 @@ def _frames_for(seconds: float, fps: float) -> int:
 def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     """Find the loops of a fingerprint; see the module docstring for the method."""
     from .index import near_runs
-    from .kernels import _frame_roots, _pair_distances, _specificity
+    from .kernels import _bridge, _frame_roots, _pair_distances, _specificity
 
     p = params or LoopParams()
     n = len(fp)
@@ -125,8 +127,18 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     min_len = _frames_for(p.min_length_s, fps)
     h = np.ascontiguousarray(fp.hashes)
     valid = np.ascontiguousarray(fp.contrast > p.flat_contrast)
+    shift = max(1, round(SHIFT_S * fps)) if fps > 0 else 3
+    margin = max(1, round(SPECIFIC_MARGIN_SHARE * bits))
     runs = near_runs(
-        h, valid, min_gap=min_len, max_distance=dmax, max_miss=p.max_miss, links=p.links
+        h,
+        valid,
+        min_gap=min_len,
+        max_distance=dmax,
+        max_miss=p.max_miss,
+        links=p.links,
+        shift=shift,
+        margin=margin,
+        max_static=max(shift, round(MAX_STATIC_S * fps)),
     )
     a, b, delta = runs["a"], runs["b"], runs["delta"]
     length = b - a
@@ -136,15 +148,15 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     ok &= mean_d <= MEAN_DISTANCE_SHARE * dmax
     idx = np.flatnonzero(ok)
     if len(idx):
-        shift = max(1, round(SHIFT_S * fps)) if fps > 0 else 3
-        margin = max(1, round(SPECIFIC_MARGIN_SHARE * bits))
         spec, votes = _specificity(h, valid, a[idx], b[idx], delta[idx], shift, margin)
         ok[idx] = (spec >= SPECIFIC_SHARE * length[idx]) & (votes > 0)
     runs["accepted"] = ok
     acc = np.flatnonzero(ok)
     if not len(acc):
         return LoopSearch([], runs, ok)
-    roots, size = _frame_roots(n, a[acc], b[acc], delta[acc])
+    acc = acc[np.lexsort((a[acc], delta[acc]))]
+    ma, mb, md = _bridge(h, valid, a[acc], b[acc], delta[acc], dmax)
+    roots, size = _frame_roots(n, ma, mb, md)
     loops = _group(fp, roots, size, min_len)
     # mean distance per loop, over its pairs (first occurrence against the others)
     out = []
