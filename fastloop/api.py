@@ -122,6 +122,8 @@ class ScanResult:
     loops: list[Loop]
     params: LoopParams
     timing: dict = field(default_factory=dict)
+    #: False when candidate loops could not be confirmed on the video (not found)
+    verified: bool = True
 
     @property
     def looped(self) -> bool:
@@ -181,9 +183,15 @@ def scan(
     params: LoopParams | None = None,
     workers: int | None = None,
     log: Callable[[str], None] | None = None,
+    verify: bool = True,
     **kwargs,
 ) -> ScanResult:
     """Fingerprint ``path`` (or take ``fp``) and find its loops.
+
+    With ``verify`` (the default) every candidate loop is confirmed on a few of its
+    frames fetched again by seeking, at 64x64 (see :mod:`fastloop.verify`); look-alike
+    footage that the relaxed hash matched is dropped. Without a readable video (a
+    fingerprint whose video is gone) loops stay unverified: ``result.verified`` is False.
 
     Examples
     --------
@@ -205,10 +213,17 @@ def scan(
         timing["hash_s"] = tm.get("hash_s", 0.0)
     t1 = time.perf_counter()
     loops = search(fp, params).loops
+    video = path if path is not None else fp.info.get("path")
+    verified = False
+    if verify and loops and video and os.path.isfile(video):
+        from .verify import verify_loops
+
+        loops = [lp for lp, v in verify_loops(video, fp, loops, log=log) if v.confirmed]
+        verified = True
     t2 = time.perf_counter()
     timing["match_s"] = t2 - t1
     timing["total_s"] = t2 - t0
-    return ScanResult(fp, loops, params, timing)
+    return ScanResult(fp, loops, params, timing, verified=verified or not verify)
 
 
 def buckets(fp: Fingerprint, min_size: int = 2) -> list[np.ndarray]:

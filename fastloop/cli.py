@@ -254,9 +254,15 @@ def format_csv(results) -> str:
     default=None,
     help="ffmpeg processes decoding in parallel (default: one per core).",
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also draw the loop map (every matched pair of frames, and a timeline of "
+    "the occurrences) to this PNG. Needs the plot extra.",
+)
 @pass_ctx
 def scan(
-    ctx: Ctx, videos, hash_size, max_distance, min_length, fmt, output, fingerprints, workers
+    ctx: Ctx, videos, hash_size, max_distance, min_length, fmt, output, fingerprints, workers, plot
 ) -> None:
     """Find the loops of one or more videos.
 
@@ -269,6 +275,7 @@ def scan(
       fastloop scan upload.mp4
       fastloop scan upload.mp4 --format json -o loops.json
       fastloop fingerprint upload.mp4 -o up.npz && fastloop scan --from-fingerprint up.npz
+      fastloop scan upload.mp4 --plot loopmap.png
     """
     from .api import scan as api_scan
     from .fingerprint import Fingerprint
@@ -279,6 +286,12 @@ def scan(
     results = []
     failed = 0
     jobs = [("fp", f) for f in fingerprints] + [("video", v) for v in videos]
+    if plot:
+        from .visual import require_plot
+
+        if len(jobs) != 1:
+            raise click.UsageError("--plot draws one video: give one VIDEO or --from-fingerprint")
+        require_plot("--plot")
     for kind, item in jobs:
         try:
             if kind == "fp":
@@ -306,6 +319,10 @@ def scan(
     else:
         text = "".join(format_text(r) for r in results)
     _write(text, output)
+    if plot and results:
+        from .visual import save_loop_map
+
+        save_loop_map(results[0], plot)
     if failed:
         sys.exit(2)
 
@@ -422,8 +439,14 @@ def _sizes(ctx, param, value: str) -> list[int]:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also draw the blog's chart (buckets, mean and largest bucket, loops found, "
+    "recall/precision) against the hash size to this PNG. Needs the plot extra.",
+)
 @pass_ctx
-def sweep(ctx: Ctx, video, sizes, truth, min_length, fmt) -> None:
+def sweep(ctx: Ctx, video, sizes, truth, min_length, fmt, plot) -> None:
     """The blog's parameter search: bucket metrics and loops found per hash size.
 
     Small hashes put unrelated frames in one bucket (few, large buckets); large
@@ -433,12 +456,20 @@ def sweep(ctx: Ctx, video, sizes, truth, min_length, fmt) -> None:
 
     from .api import sweep as api_sweep
 
+    if plot:
+        from .visual import require_plot
+
+        require_plot("--plot")
     gt = np.load(truth) if truth else None
     bar = ctx.bar(os.path.basename(video))
     try:
         rows = api_sweep(video, sizes, bar, truth=gt, params=_params(None, min_length))
     finally:
         bar.close()
+    if plot:
+        from .visual import save_sweep_plot
+
+        save_sweep_plot(rows, plot, title=f"{os.path.basename(video)}: hash size sweep")
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -503,6 +534,198 @@ def demo(ctx: Ctx, keep, fmt) -> None:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _loop_options(f):
+    """Options of the commands that find the loops themselves (as `scan` does)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--from-fingerprint",
+                "fingerprint_file",
+                type=click.Path(exists=True, dir_okay=False),
+                help="Use this saved fingerprint of VIDEO (.npz from `fastloop fingerprint`) "
+                "instead of decoding it.",
+            ),
+            click.option("--hash-size", "-n", type=HASH_SIZE, default=24, show_default=True),
+            click.option(
+                "--max-distance",
+                "-d",
+                type=click.IntRange(0, 4096),
+                default=None,
+                help="As for `fastloop scan` (loops are numbered as it numbers them).",
+            ),
+            click.option(
+                "--min-length", type=click.FloatRange(0.05, None), default=1.0, show_default=True
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def _load_fingerprint(ctx: Ctx, video, fingerprint_file, hash_size):
+    from .api import fingerprint as api_fingerprint
+    from .fingerprint import Fingerprint
+
+    if fingerprint_file:
+        fp = Fingerprint.load(fingerprint_file)
+        made_from = os.path.basename(str(fp.info.get("path", "")))
+        if made_from and made_from != os.path.basename(video):
+            ctx.warn(f"{fingerprint_file} was made from {made_from}, not {video}")
+        return fp
+    bar = ctx.bar(os.path.basename(video))
+    try:
+        fp = api_fingerprint(video, hash_size, bar, log=ctx.log)
+    finally:
+        bar.close()
+    for w in fp.warnings:
+        ctx.warn(f"{video}: {w}")
+    return fp
+
+
+def _scan_one(ctx: Ctx, video, fingerprint_file, hash_size, max_distance, min_length):
+    from .api import scan as api_scan
+
+    fp = _load_fingerprint(ctx, video, fingerprint_file, hash_size)
+    return api_scan(video, fp=fp, params=_params(max_distance, min_length), log=ctx.log)
+
+
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option("--loop", "loop_no", type=click.IntRange(1, None), help="Show loop K (1-based).")
+@click.option(
+    "--occurrence",
+    nargs=2,
+    type=click.IntRange(1, None),
+    default=None,
+    metavar="A B",
+    help="Which two occurrences of the loop (1-based; default 1 2).",
+)
+@click.option(
+    "--offset",
+    type=click.IntRange(0, None),
+    default=0,
+    show_default=True,
+    help="Frames into the loop (0: each occurrence's first frame).",
+)
+@click.option(
+    "--frames",
+    nargs=2,
+    type=click.IntRange(0, None),
+    default=None,
+    metavar="I J",
+    help="Show frames I and J (0-based) instead of a loop.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="PNG to write (default: VIDEO-loopK-A-B.png or VIDEO-frames-I-J.png here).",
+)
+@_loop_options
+@pass_ctx
+def show(
+    ctx: Ctx,
+    video,
+    loop_no,
+    occurrence,
+    offset,
+    frames,
+    output,
+    fingerprint_file,
+    hash_size,
+    max_distance,
+    min_length,
+) -> None:
+    """Two frames side by side: see a loop with your own eyes.
+
+    One PNG: both frames at full resolution with frame number and time, their
+    difference amplified (black where they agree), and their hashes as N x N bits
+    with the differing bits in red. Loops and occurrences are numbered as in the
+    table of `fastloop scan`. Frames are fetched by seeking, so a 24-hour video
+    costs no more than a short one (once it has a fingerprint: --from-fingerprint).
+
+    \b
+    Examples:
+      fastloop show upload.mp4 --loop 1
+      fastloop show upload.mp4 --loop 2 --occurrence 1 5 --offset 30 -o evidence.png
+      fastloop show upload.mp4 --frames 137 400
+    """
+    from .visual import frame_pair, loop_pair, require_plot
+
+    if (loop_no is None) == (frames is None):
+        raise click.UsageError("give either --loop K or --frames I J")
+    if loop_no is None and (occurrence or offset):
+        raise click.UsageError("--occurrence and --offset go with --loop K")
+    require_plot("fastloop show")
+    stem = os.path.splitext(os.path.basename(video))[0]
+    if frames:
+        fp = _load_fingerprint(ctx, video, fingerprint_file, hash_size)
+        pair = frame_pair(video, fp, *frames)
+        default = f"{stem}-frames-{frames[0]}-{frames[1]}.png"
+    else:
+        occurrence = occurrence or (1, 2)
+        result = _scan_one(ctx, video, fingerprint_file, hash_size, max_distance, min_length)
+        pair = loop_pair(video, result, loop_no, occurrence, offset)
+        default = f"{stem}-loop{loop_no}-{occurrence[0]}-{occurrence[1]}.png"
+    path = pair.save(output or default)
+    if not ctx.quiet:
+        (i, j), (ti, tj) = pair.frames, pair.pts
+        click.echo(
+            f"{path}: frames {i} ({hms(ti)}) and {j} ({hms(tj)}): "
+            f"{pair.distance} of {pair.hash_size**2} bits differ"
+        )
+
+
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="HTML file to write (default: VIDEO-report.html here).",
+)
+@click.option(
+    "--thumbs",
+    type=click.IntRange(1, 100),
+    default=8,
+    show_default=True,
+    help="Thumbnails per loop (evenly spaced when it has more occurrences).",
+)
+@_loop_options
+@pass_ctx
+def report(
+    ctx: Ctx, video, output, thumbs, fingerprint_file, hash_size, max_distance, min_length
+) -> None:
+    """One self-contained HTML page of the evidence, to open in a browser.
+
+    The verdict, the loop table, the first frame of every occurrence side by side,
+    the loop map, and a player: click a row (or a thumbnail) and it jumps to that
+    occurrence. Images are inside the page; the player plays VIDEO from its path
+    relative to the page, so keep the two together.
+
+    \b
+    Examples:
+      fastloop report upload.mp4 -o upload.html
+    """
+    from .report import write_report
+    from .visual import require_plot
+
+    require_plot("fastloop report")
+    result = _scan_one(ctx, video, fingerprint_file, hash_size, max_distance, min_length)
+    stem = os.path.splitext(os.path.basename(video))[0]
+    bar = ctx.bar("thumbnails")
+    try:
+        path = write_report(
+            result, video, output or f"{stem}-report.html", max_thumbs=thumbs, progress=bar
+        )
+    finally:
+        bar.close()
+    if not ctx.quiet:
+        n = len(result.loops)
+        verdict = f"looped, {n} loop{'s' if n != 1 else ''}" if n else "no loops found"
+        click.echo(f"{path}: {verdict}")
 
 
 def main(argv=None) -> None:

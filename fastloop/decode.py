@@ -375,3 +375,58 @@ class _SeekMissed(FastloopError):
 
     def __init__(self, want: float, got: float):
         super().__init__(f"seek to {want:.3f}s landed at {got:.3f}s")
+
+
+def grab(
+    path: str | os.PathLike,
+    times_s: np.ndarray,
+    size: tuple[int, int],
+    *,
+    info: VideoInfo | None = None,
+    timeout: float = 120.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fetch the frames shown at ``times_s`` (seconds from the start of the video, as
+    in :attr:`Fingerprint.pts`) by seeking, as gray ``size`` (w, h) pictures.
+
+    One ffmpeg seeks to just before the earliest time and decodes up to the latest,
+    keeping only the frames whose timestamps are the requested ones, so keep the
+    times of one call close together. Returns ``(frames uint8[k, h, w], pts)`` with
+    one row per requested time (the frame nearest to it).
+    """
+    exe = find_ffmpeg()
+    if info is None:
+        info = probe(path, exe)
+    times = np.asarray(times_s, np.float64)
+    if times.size == 0:
+        return np.empty((0, size[1], size[0]), np.uint8), times
+    absolute = times + info.start_s
+    eps = 0.25 / info.fps if info.fps > 0 else 0.005
+    picks = "+".join(f"lt(abs(t-{float(t)!r})\\,{eps!r})" for t in np.unique(absolute))
+    w, h = size
+    tmp = tempfile.mkdtemp(prefix="fastloop-grab-")
+    stats = os.path.join(tmp, "pts.txt")
+    args = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts",
+            "-ss", f"{max(0.0, absolute.min() - SEEK_MARGIN_S):.6f}",
+            "-to", f"{absolute.max() + 1.0:.6f}", "-i", input_url(path),
+            "-map", "0:v:0", "-vf", f"select={picks},scale={w}:{h}:flags=area,format=gray",
+            "-fps_mode", "passthrough", "-enc_time_base", "demux",
+            "-stats_enc_pre", stats, "-stats_enc_pre_fmt", "{pts} {tb}",
+            "-f", "rawvideo", "-pix_fmt", "gray", "pipe:"]
+    try:
+        proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, preexec_fn=_die_with_parent)
+        if proc.returncode != 0:
+            raise DecodeError(f"{path}: ffmpeg failed to fetch frames",
+                              proc.stderr.decode("utf-8", "replace"), proc.returncode)
+        k = len(proc.stdout) // (w * h)
+        frames = np.frombuffer(proc.stdout, np.uint8, k * w * h).reshape(k, h, w)
+        pts, tb = _read_pts(stats)
+        got = pts[:k].astype(np.float64) * float(tb)
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeError(f"{path}: fetching frames took over {timeout:.0f} s") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if k == 0:
+        raise DecodeError(f"{path}: no frame found at {times.min():.3f}-{times.max():.3f} s")
+    nearest = np.abs(got[None, :] - absolute[:, None]).argmin(axis=1)
+    return frames[nearest].copy(), got[nearest] - info.start_s

@@ -214,19 +214,19 @@ def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral, shift, margin, m
 
     A step is a hit when both frames are valid and within ``ext_d`` bits, neutral when
     both are invalid (flat: black frames inside a copy), a miss otherwise. The walk
-    stops after ``max_miss`` misses or ``max_neutral`` neutral steps in a row: a cut,
-    where the run ends at its last hit. It also stops after ``max_static`` hits in a
-    row that are not specific in time (see ``_specific``): a static or quiet stretch
-    that both places share says nothing about where the copy ends, so the run ends at
-    its last specific hit (and a quiet scene, where every frame matches every other,
-    costs ``max_static`` steps per seed instead of its whole length). The count of
+    stops after ``max_miss`` misses or ``max_neutral`` neutral steps in a row (a cut),
+    or after ``max_static`` hits in a row that are not specific in time (see
+    ``_specific``), so that a quiet scene, where every frame matches every other,
+    costs ``max_static`` steps per seed instead of its whole length. Either way the
+    run ends at its last *specific* hit: a static view that both places share says
+    nothing about where the copy ends (on a fixed traffic camera, ending at the last
+    plain hit claimed frames past the cut). The count of
     unspecific hits goes down by one at each specific hit rather than to zero, so
     noise that makes a few random pairs look specific cannot keep a walk going.
     Returns the offset of the end and the number and distance sum of hits up to it.
     """
     n = h.shape[0]
     k = 0
-    last = 0
     last_spec = 0
     misses = 0
     neutral = 0
@@ -244,7 +244,6 @@ def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral, shift, margin, m
         if valid[x] and valid[y]:
             d = _dist(h, x, y)
             if d <= ext_d:
-                last = k
                 misses = 0
                 neutral = 0
                 hits += 1
@@ -257,7 +256,7 @@ def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral, shift, margin, m
                 else:
                     static += 1
                     if static > max_static:
-                        return last_spec, spec_hits, spec_dsum
+                        break
                 continue
             misses += 1
             if misses > max_miss:
@@ -270,7 +269,7 @@ def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral, shift, margin, m
             misses += 1
             if misses > max_miss:
                 break
-    return last, hits, dsum
+    return last_spec, spec_hits, spec_dsum
 
 
 @nb.njit(**_JIT)

@@ -30,7 +30,7 @@ FLAT_CONTRAST = 4
 MAX_DISTANCE_SHARE = 0.045
 #: A run's mean distance may be at most this share of max_distance (~10 bits at
 #: 24x24): re-encoded copies measured 1-8, look-alike footage 12 and more.
-MEAN_DISTANCE_SHARE = 0.38
+MEAN_DISTANCE_SHARE = 0.65
 #: Frames tolerated in a row inside a run that fail to match (noise, a dropped frame).
 MAX_MISS = 4
 #: Specificity: compare a pair with the partner shifted by this many seconds...

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,6 +55,28 @@ def input_url(path: str | os.PathLike) -> str:
     return "file:" + os.path.abspath(os.fspath(path))
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """The path for a one-line message: control characters, line separators and bytes
+    that are not UTF-8 are escaped, so a hostile file name cannot forge output lines.
+
+    >>> display_path("a\\nb.mp4")
+    'a\\\\nb.mp4'
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What ffmpeg says about the first video stream of a file."""
@@ -80,16 +104,31 @@ class VideoInfo:
 
 
 def check_input(path: str | os.PathLike) -> Path:
-    """Refuse paths that cannot be a video before any process is spawned."""
+    """Refuse paths that cannot be a video before any process is spawned.
+
+    Only regular files pass: a FIFO or a device would block ffmpeg or feed it
+    endless data.
+    """
     p = Path(os.fspath(path))
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not a video file")
+    name = display_path(p)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except NotADirectoryError:
+        raise InputError(f"{name}: no such file (a parent is not a directory)") from None
+    except PermissionError:
+        raise InputError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{name}: is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{name}: not a regular file (a pipe, socket or device)")
     if not os.access(p, os.R_OK):
-        raise InputError(f"{p}: permission denied")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: empty file")
+        raise InputError(f"{name}: permission denied")
+    if st.st_size == 0:
+        raise InputError(f"{name}: empty file")
     return p
 
 
@@ -118,9 +157,9 @@ def parse_probe(path: str, stderr: str) -> VideoInfo:
         m.group(1) for m in map(_STREAM.match, lines) if m and "(attached pic)" not in m.group(1)
     ]
     if not videos:
-        raise InputError(f"{path}: no video stream")
+        raise InputError(f"{display_path(path)}: no video stream")
     if fmt and _IMAGE_FORMATS.search(fmt.split(",")[0]):
-        raise InputError(f"{path}: is an image ({fmt}), not a video")
+        raise InputError(f"{display_path(path)}: is an image ({fmt}), not a video")
     desc = videos[0]
     codec = desc.split(" ", 1)[0].rstrip(",")
     parts = [p.strip() for p in re.split(r",(?![^(]*\))", desc)]
@@ -163,19 +202,60 @@ def probe(path: str | os.PathLike, ffmpeg: str | None = None) -> VideoInfo:
     """
     p = check_input(path)
     exe = ffmpeg or find_ffmpeg()
+    url = input_url(p)
     try:
         proc = subprocess.run(
-            [exe, "-hide_banner", "-nostdin", "-i", input_url(p)],
+            [exe, "-hide_banner", "-nostdin", "-i", url],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=120,
         )
     except subprocess.TimeoutExpired as exc:
-        raise DecodeError(f"{p}: ffmpeg took over 2 minutes to open the file") from exc
-    err = proc.stderr.decode("utf-8", "replace")
+        raise DecodeError(
+            f"{display_path(p)}: ffmpeg took over 2 minutes to open the file"
+        ) from exc
+    # ffmpeg echoes the file name raw: a name holding a newline and "Stream #0:0:
+    # Video: ..." would forge banner lines, so it is blanked before parsing.
+    raw = proc.stderr.replace(os.fsencode(url), b"file:<input>")
+    err = raw.decode("utf-8", "replace")
     if "Input #0" not in err:
-        tail = [ln for ln in err.splitlines() if ln.strip()]
-        reason = tail[-1] if tail else "unknown error"
-        reason = re.sub(r"^\[[^\]]*\]\s*", "", reason)
-        raise InputError(f"{p}: not a readable video ({reason})")
+        raise InputError(f"{display_path(p)}: not a readable video ({open_failure(err)})")
     return parse_probe(str(p), err)
+
+
+#: Demuxer messages worth a plain-words hint.
+_HINTS = (
+    ("misdetection possible", "ffmpeg does not recognise the format"),
+    ("moov atom not found", "the MP4/MOV index (moov atom) is missing: truncated or unfinished"),
+    ("File ended prematurely", "the file ends before its header: truncated"),
+    ("Error opening input: End of file", "the file ends before its header: truncated or damaged"),
+)
+_GENERIC = re.compile(r"^Error opening input(?: files?)?(?::|\b)")
+_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+
+
+def open_failure(stderr: str) -> str:
+    """Why ``ffmpeg -i`` could not open a file, in one line.
+
+    The demuxer's own complaint (e.g. ``moov atom not found``) comes first, with a
+    hint, then ffmpeg's generic reason (e.g. ``Invalid data found when processing
+    input``); ``[in#0 @ 0x...]`` prefixes are dropped.
+    """
+    lines = [_PREFIX.sub("", ln).strip() for ln in stderr.splitlines()]
+    lines = [ln for ln in lines if ln]
+    generic = ""
+    for ln in lines:
+        if ln.startswith("Error opening input files:"):
+            generic = ln.split(":", 1)[1].strip()
+    if not generic:
+        for ln in reversed(lines):
+            if ln.startswith("Error opening input:"):
+                generic = ln.split(":", 1)[1].strip()
+                break
+    for needle, hint in _HINTS:
+        if any(needle in ln for ln in lines):
+            return f"{hint}; {generic}" if generic else hint
+    if generic:
+        return generic
+    specific = [ln for ln in lines if not _GENERIC.match(ln)]
+    return (specific or lines or ["unknown error"])[-1]
