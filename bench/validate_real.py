@@ -16,8 +16,10 @@ the repo).
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
+import operator
 import os
 import subprocess
 import tempfile
@@ -32,8 +34,21 @@ from fastloop.synth import score
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_VIDEOS = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "videos"))
-X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "250",
-        "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p", "-an"]
+X264 = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-crf",
+    "23",
+    "-g",
+    "250",
+    "-x264-params",
+    "scenecut=0",
+    "-pix_fmt",
+    "yuv420p",
+    "-an",
+]
 
 
 def splice(src: str, out: str, plan: list[tuple[int, int]]) -> np.ndarray:
@@ -44,8 +59,25 @@ def splice(src: str, out: str, plan: list[tuple[int, int]]) -> np.ndarray:
     ]
     graph = ";".join(parts) + ";" + "".join(f"[v{i}]" for i in range(len(plan)))
     graph += f"concat=n={len(plan)}:v=1:a=0[out]"
-    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-i", src, "-filter_complex", graph,
-                    "-map", "[out]", "-fps_mode", "passthrough", *X264, out], check=True)
+    subprocess.run(
+        [
+            find_ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            src,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[out]",
+            "-fps_mode",
+            "passthrough",
+            *X264,
+            out,
+        ],
+        check=True,
+    )
     return np.concatenate([np.arange(a, b) for a, b in plan])
 
 
@@ -80,16 +112,21 @@ def main(argv=None) -> dict:
     ap.add_argument("--videos", default=DEFAULT_VIDEOS)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    clips = sorted(glob.glob(os.path.join(args.videos, "*.mp4"))
-                   + glob.glob(os.path.join(args.videos, "variants", "*.mp4")))
+    clips = sorted(
+        glob.glob(os.path.join(args.videos, "*.mp4"))
+        + glob.glob(os.path.join(args.videos, "variants", "*.mp4"))
+    )
     asl = sorted(glob.glob(os.path.join(args.videos, "asl", "*.mkv")))
     report: dict = {"alone": [], "asl": None, "spliced": []}
     rng = np.random.default_rng(2026)
     with tempfile.TemporaryDirectory(prefix="fastloop-real-") as tmp:
         for path in clips + asl:
             r = fastloop.scan(path)
-            row = {"clip": os.path.relpath(path, args.videos), "frames": len(r.fingerprint),
-                   "loops": len(r.loops)}
+            row = {
+                "clip": os.path.relpath(path, args.videos),
+                "frames": len(r.fingerprint),
+                "loops": len(r.loops),
+            }
             report["alone"].append(row)
             print(f"alone     {row['clip']:<42} {row['frames']:>5} frames  loops={row['loops']}")
         if asl:
@@ -97,14 +134,18 @@ def main(argv=None) -> dict:
             with open(lst, "w") as fh:
                 fh.writelines(f"file '{p}'\n" for p in asl)
             cat = os.path.join(tmp, "asl.mp4")
-            inputs = sum((["-i", p] for p in asl), [])
+            inputs = functools.reduce(operator.iadd, (["-i", p] for p in asl), [])
             graph = "".join(f"[{i}:v]" for i in range(len(asl))) + f"concat=n={len(asl)}:v=1:a=0"
-            subprocess.run([find_ffmpeg(), "-v", "error", "-y", *inputs, "-filter_complex",
-                            graph, *X264, cat], check=True)
+            subprocess.run(
+                [find_ffmpeg(), "-v", "error", "-y", *inputs, "-filter_complex", graph, *X264, cat],
+                check=True,
+            )
             r = fastloop.scan(cat)
             report["asl"] = {"clips": len(asl), "frames": len(r.fingerprint), "loops": len(r.loops)}
-            print(f"asl concatenated: {len(asl)} clips, {len(r.fingerprint)} frames, "
-                  f"loops={len(r.loops)}")
+            print(
+                f"asl concatenated: {len(asl)} clips, {len(r.fingerprint)} frames, "
+                f"loops={len(r.loops)}"
+            )
         for path in clips:
             info = probe(path)
             src = fastloop.fingerprint(path)
@@ -115,14 +156,25 @@ def main(argv=None) -> dict:
             r = fastloop.scan(out)
             dt = time.perf_counter() - t
             s = score(r.loops, truth)
-            copies = [(a, b, round(moving(src, a, b, max(1, round(0.2 * info.fps))), 2))
-                      for (a, b) in plan[1::2]]
-            row = {"clip": os.path.basename(path), "frames": len(truth), "copies": copies,
-                   "found": [[o.start_frame for o in lp.occurrences] + [lp.length_frames]
-                             for lp in r.loops], "scan_s": dt, **s}
+            copies = [
+                (a, b, round(moving(src, a, b, max(1, round(0.2 * info.fps))), 2))
+                for (a, b) in plan[1::2]
+            ]
+            row = {
+                "clip": os.path.basename(path),
+                "frames": len(truth),
+                "copies": copies,
+                "found": [
+                    [o.start_frame for o in lp.occurrences] + [lp.length_frames] for lp in r.loops
+                ],
+                "scan_s": dt,
+                **s,
+            }
             report["spliced"].append(row)
-            print(f"spliced   {row['clip']:<42} {len(truth):>5} frames  {len(copies)} copies  "
-                  f"loops={len(r.loops)} recall={s['recall']:.4f} precision={s['precision']:.4f}")
+            print(
+                f"spliced   {row['clip']:<42} {len(truth):>5} frames  {len(copies)} copies  "
+                f"loops={len(r.loops)} recall={s['recall']:.4f} precision={s['precision']:.4f}"
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)

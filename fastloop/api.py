@@ -212,14 +212,21 @@ def scan(
         timing["decode_s"] = tm.get("decode_s", 0.0)
         timing["hash_s"] = tm.get("hash_s", 0.0)
     t1 = time.perf_counter()
-    loops = search(fp, params).loops
     video = path if path is not None else fp.info.get("path")
     verified = False
-    if verify and loops and video and os.path.isfile(video):
+    if verify and video and os.path.isfile(video):
+        from .loops import _frames_for
         from .verify import verify_loops
 
-        loops = [lp for lp, v in verify_loops(video, fp, loops, log=log) if v.confirmed]
+        # candidates down to half the minimum length: boundaries are refined on the
+        # video, then the minimum length applies to what was confirmed
+        loops = search(fp, params, candidate_share=0.5).loops
+        min_len = _frames_for(params.min_length_s, fp.fps)
+        checked = verify_loops(video, fp, loops, log=log) if loops else []
+        loops = [lp for lp, v in checked if v.confirmed and lp.length_frames >= min_len]
         verified = True
+    else:
+        loops = search(fp, params).loops
     t2 = time.perf_counter()
     timing["match_s"] = t2 - t1
     timing["total_s"] = t2 - t0

@@ -114,8 +114,15 @@ def _frames_for(seconds: float, fps: float) -> int:
     return max(2, math.ceil(seconds * fps - 1e-9)) if fps > 0 else 2
 
 
-def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
-    """Find the loops of a fingerprint; see the module docstring for the method."""
+def search(
+    fp: Fingerprint, params: LoopParams | None = None, *, candidate_share: float = 1.0
+) -> LoopSearch:
+    """Find the loops of a fingerprint; see the module docstring for the method.
+
+    ``candidate_share`` < 1 keeps candidates down to that share of the minimum
+    length, for a caller that refines boundaries on the video and applies the
+    minimum length itself (see :mod:`fastloop.verify`).
+    """
     from .index import near_runs
     from .kernels import _bridge, _frame_roots, _pair_distances, _specificity
 
@@ -125,6 +132,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     dmax = p.resolved_distance(fp.hash_size)
     fps = fp.fps
     min_len = _frames_for(p.min_length_s, fps)
+    cand_len = max(2, math.ceil(min_len * candidate_share))
     h = np.ascontiguousarray(fp.hashes)
     valid = np.ascontiguousarray(fp.contrast > p.flat_contrast)
     shift = max(1, round(SHIFT_S * fps)) if fps > 0 else 3
@@ -142,7 +150,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     )
     a, b, delta = runs["a"], runs["b"], runs["delta"]
     length = b - a
-    ok = length >= min_len
+    ok = length >= cand_len
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_d = runs["dist_sum"] / np.maximum(runs["hits"], 1)
     ok &= mean_d <= MEAN_DISTANCE_SHARE * dmax
@@ -157,7 +165,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     acc = acc[np.lexsort((a[acc], delta[acc]))]
     ma, mb, md = _bridge(h, valid, a[acc], b[acc], delta[acc], dmax)
     roots, size = _frame_roots(n, ma, mb, md)
-    loops = _group(fp, roots, size, min_len)
+    loops = _group(fp, roots, size, cand_len)
     # mean distance per loop, over its pairs (first occurrence against the others)
     out = []
     for lp in loops:
@@ -190,7 +198,7 @@ def _group(fp: Fingerprint, roots: np.ndarray, size: np.ndarray, min_len: int) -
     starts, ends, r0, r1 = starts[keep], ends[keep], r0[keep], r1[keep]
     if not len(starts):
         return []
-    tol = 2
+    tol = 0  # exact root intervals: merging near-equal ones extrapolated a frame
     order = np.lexsort((r1, r0))
     clusters: list[tuple[int, int]] = []
     for i in order:
