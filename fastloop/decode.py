@@ -15,6 +15,7 @@ exact timestamps with the range bounds, so no frame is lost or doubled at a seam
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,7 @@ import ffmpeg as ffmpeg_python
 import numpy as np
 
 from .errors import DecodeError, FastloopError, InputError
-from .media import VideoInfo, find_ffmpeg, input_url, probe
+from .media import VideoInfo, display_path, find_ffmpeg, input_url, probe
 
 #: Containers whose index makes a seek land exactly on a keyframe; others
 #: (MPEG-TS, raw streams) are decoded by one process from start to end.
@@ -43,6 +44,9 @@ BATCH_FRAMES = 4096
 BATCH_BYTES = 16 << 20
 
 ProgressFn = Callable[[int, int], None]
+#: Stands for the input URL while ffmpeg-python builds the command line: it hashes
+#: every argument as UTF-8, which a file name that is not UTF-8 cannot be.
+_URL_SLOT = "\x00fastloop-input\x00"
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def build_args(
         in_kwargs["ss"] = f"{max(0.0, rng.start_s - SEEK_MARGIN_S):.6f}"
     if rng.end_s is not None:
         in_kwargs["to"] = f"{rng.end_s + SEEK_MARGIN_S:.6f}"
-    stream = ffmpeg_python.input(url, **in_kwargs)["v:0"]
+    stream = ffmpeg_python.input(_URL_SLOT, **in_kwargs)["v:0"]
     if rng.end_s is not None:
         stream = stream.filter("select", f"lt(t,{rng.end_s!r})")
     if full_frame is None:
@@ -96,9 +100,20 @@ def build_args(
         stats_enc_pre=stats_path,
         stats_enc_pre_fmt="{pts} {tb}",
     )
-    args = out.compile(cmd=ffmpeg)
+    args = [url if a == _URL_SLOT else a for a in out.compile(cmd=ffmpeg)]
     # ffmpeg-python appends global options last; ffmpeg wants them first.
-    return [args[0], "-nostdin", "-hide_banner", "-loglevel", loglevel, *args[1:]]
+    # -max_error_rate 1: ffmpeg 7+ aborts when over 2/3 of the packets fail to decode;
+    # a damaged file should yield the frames that decode (the gaps become warnings).
+    return [
+        args[0],
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        loglevel,
+        "-max_error_rate",
+        "1",
+        *args[1:],
+    ]
 
 
 def plan_ranges(info: VideoInfo, container: str, workers: int) -> list[Range]:
@@ -209,6 +224,16 @@ class _Worker:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
+    def errors(self, limit: int = 1 << 20) -> list[str]:
+        """The lines ffmpeg logged (at ``-loglevel error``: errors only), prefixes off."""
+        try:
+            with open(self.errlog, "rb") as fh:
+                text = fh.read(limit).decode("utf-8", "replace")
+        except OSError:
+            return []
+        lines = (_LOG_PREFIX.sub("", ln).strip() for ln in text.splitlines())
+        return [ln for ln in lines if ln]
+
     def kill(self) -> None:
         proc = self.proc
         if proc is None:
@@ -221,6 +246,65 @@ class _Worker:
         if proc.stdout is not None:
             proc.stdout.close()
         proc.wait()
+
+
+_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+
+
+def _hms(seconds: float) -> str:
+    ms = round(max(0.0, seconds) * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def lost_ranges(pts: np.ndarray, info: VideoInfo) -> list[tuple[float, float]]:
+    """Stretches ``[a, b)`` (seconds) where frames should be but none came: a gap over
+    1.5 frame intervals between two frames, before the first frame, or between the
+    last frame and the container's duration."""
+    if len(pts) == 0:
+        return [(0.0, info.duration_s)] if info.duration_s > 0 else []
+    if info.fps > 0:
+        step = 1.0 / info.fps
+    elif len(pts) > 1:
+        step = float(np.median(np.diff(pts)))
+    else:
+        return []
+    out = []
+    if pts[0] > 1.5 * step:
+        out.append((0.0, float(pts[0])))
+    d = np.diff(pts)
+    for i in np.nonzero(d > 1.5 * step + 1e-6)[0]:
+        out.append((float(pts[i]) + step, float(pts[i + 1])))
+    end = float(pts[-1]) + step
+    if info.duration_s > 0 and info.duration_s - end > 1.5 * step:
+        out.append((end, info.duration_s))
+    return out
+
+
+def damage_warnings(info: VideoInfo, pts: np.ndarray, errors: list[list[str]]) -> list[str]:
+    """Warnings for a file ffmpeg found damaged: the time ranges whose frames were lost,
+    or, when none was, that pictures may be corrupt. Gaps in the timestamps of a file
+    ffmpeg did not complain about are variable frame rate, not damage: no warning."""
+    lines = [ln for err in errors for ln in err]
+    if not lines:
+        return []
+    first = lines[0]
+    lost = lost_ranges(pts, info)
+    if not lost:
+        return [
+            f"ffmpeg reported {len(lines)} decoding errors, some pictures may be "
+            f"damaged (first: {first})"
+        ]
+    out = [
+        f"frames lost from {_hms(a)} to {_hms(b)} ({b - a:.1f} s of damaged or missing data)"
+        for a, b in lost[:20]
+    ]
+    if len(lost) > 20:
+        out.append(f"... and {len(lost) - 20} more damaged stretches")
+    out.append(f"ffmpeg reported {len(lines)} decoding errors (first: {first})")
+    return out
 
 
 @dataclass
@@ -318,17 +402,31 @@ def decode(
             assert w.proc is not None
             w.proc.wait()
         warnings: list[str] = []
+        name = display_path(path)
+        if sum(w.frames for w in work) == 0 and all(
+            w.proc is not None
+            and (w.proc.returncode == 0 or "received no packets" in w.stderr_tail())
+            for w in work
+        ):
+            raise InputError(f"{name}: no video frames could be decoded (the stream is empty)")
         for w in work:
             assert w.proc is not None
             if w.proc.returncode != 0:
                 raise DecodeError(
-                    f"{path}: ffmpeg failed (exit {w.proc.returncode})",
+                    f"{name}: ffmpeg failed (exit {w.proc.returncode})",
                     w.stderr_tail(),
                     w.proc.returncode,
                 )
             if w.truncated_bytes:
                 warnings.append(f"dropped {w.truncated_bytes} bytes of an incomplete last frame")
-        return info, _assemble(info, ranges, work, warnings)
+        if info.video_streams > 1:
+            warnings.append(
+                f"{info.video_streams} video streams: using the first "
+                f"({info.codec}, {info.width}x{info.height})"
+            )
+        dec = _assemble(info, ranges, work, warnings)
+        dec.warnings.extend(damage_warnings(info, dec.pts, [w.errors() for w in work]))
+        return info, dec
     except BaseException:
         stop.set()
         raise
@@ -405,19 +503,55 @@ def grab(
     w, h = size
     tmp = tempfile.mkdtemp(prefix="fastloop-grab-")
     stats = os.path.join(tmp, "pts.txt")
-    args = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts",
-            "-ss", f"{max(0.0, absolute.min() - SEEK_MARGIN_S):.6f}",
-            "-to", f"{absolute.max() + 1.0:.6f}", "-i", input_url(path),
-            "-map", "0:v:0", "-vf", f"select={picks},scale={w}:{h}:flags=area,format=gray",
-            "-fps_mode", "passthrough", "-enc_time_base", "demux",
-            "-stats_enc_pre", stats, "-stats_enc_pre_fmt", "{pts} {tb}",
-            "-f", "rawvideo", "-pix_fmt", "gray", "pipe:"]
+    # MPEG-TS and raw streams have no index: -ss lands after the target, so they are
+    # decoded from the start (as decode() does for them).
+    seekable = any(c in SEEKABLE_FORMATS for c in info.container.split(","))
+    # -ss and -to count from the start of the file; select sees absolute timestamps.
+    seek = ["-ss", f"{max(0.0, times.min() - SEEK_MARGIN_S):.6f}"] if seekable else []
+    args = [
+        exe,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-copyts",
+        *seek,
+        "-to",
+        f"{times.max() + 1.0:.6f}",
+        "-i",
+        input_url(path),
+        "-map",
+        "0:v:0",
+        "-vf",
+        f"select={picks},scale={w}:{h}:flags=area,format=gray",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base",
+        "demux",
+        "-stats_enc_pre",
+        stats,
+        "-stats_enc_pre_fmt",
+        "{pts} {tb}",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "pipe:",
+    ]
     try:
-        proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, preexec_fn=_die_with_parent)
+        proc = subprocess.run(
+            args,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            preexec_fn=_die_with_parent,
+        )
         if proc.returncode != 0:
-            raise DecodeError(f"{path}: ffmpeg failed to fetch frames",
-                              proc.stderr.decode("utf-8", "replace"), proc.returncode)
+            raise DecodeError(
+                f"{path}: ffmpeg failed to fetch frames",
+                proc.stderr.decode("utf-8", "replace"),
+                proc.returncode,
+            )
         k = len(proc.stdout) // (w * h)
         frames = np.frombuffer(proc.stdout, np.uint8, k * w * h).reshape(k, h, w)
         pts, tb = _read_pts(stats)

@@ -162,6 +162,11 @@ def parse_probe(path: str, stderr: str) -> VideoInfo:
         raise InputError(f"{display_path(path)}: is an image ({fmt}), not a video")
     desc = videos[0]
     codec = desc.split(" ", 1)[0].rstrip(",")
+    if codec in ("", "none"):
+        raise InputError(
+            f"{display_path(path)}: the video stream's codec is unknown "
+            "(a damaged header, or a codec this ffmpeg does not know)"
+        )
     parts = [p.strip() for p in re.split(r",(?![^(]*\))", desc)]
     pix_fmt = parts[1].split("(")[0] if len(parts) > 1 else ""
     size = _SIZE.search(desc)

@@ -25,9 +25,9 @@ from click.testing import CliRunner
 
 import fastloop
 from fastloop.cli import main
-from fastloop.errors import FastloopError
+from fastloop.errors import FastloopError, InputError
 from fastloop.hashing import hamming
-from fastloop.media import find_ffmpeg
+from fastloop.media import find_ffmpeg, parse_probe
 from fastloop.synth import Play, make_video
 
 from .conftest import child_pids
@@ -95,6 +95,7 @@ def assert_one_line_error(code, out, err, message):
     assert lines[0].startswith("fastloop: error: "), err
     assert re.search(message, lines[0]), (message, err)
     assert "Traceback" not in err and "unexpected error" not in err
+    assert " @ 0x" not in err, "ffmpeg's internal line prefix is no message for a user"
 
 
 def no_new_children(before: set[int]) -> None:
@@ -311,6 +312,16 @@ def test_unreadable_input_real_subprocess(tmp_path):
     assert res.stderr.startswith("fastloop: error: ") and res.stderr.count("\n") == 1
 
 
+def test_unknown_codec_is_refused_at_probe():
+    """A damaged header can leave a stream ffmpeg calls "Video: none": no decoder."""
+    banner = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'file:<input>':
+  Duration: 00:00:02.00, bitrate: 11 kb/s
+  Stream #0:0[0x1](und): Video: none, none, SAR 1:1 DAR 0:0, 15360 tbr, 15360 tbn (default)
+"""
+    with pytest.raises(InputError, match="codec is unknown"):
+        parse_probe("/x.mp4", banner)
+
+
 # --------------------------------------------------- valid but unusual: must decode
 
 
@@ -511,13 +522,38 @@ def test_truncated_ts_decodes_what_is_there(damaged, intact_fp):
     assert fp.pts[-1] < 0.8 * intact_fp.pts[-1]
 
 
+def test_mostly_damaged_mp4_keeps_the_frames_before_the_damage(tmp_path, fuzz_sources):
+    """A chunk cut out of an MP4 shifts every later sample: most frames fail to decode.
+    ffmpeg gives up past 2/3 of errors unless told otherwise; the frames before the
+    damage must still come out, with the range lost named, and exit 0."""
+    data = open(fuzz_sources["mp4"], "rb").read()
+    at = int(len(data) * 0.3)
+    path = tmp_path / "cut-out.mp4"
+    path.write_bytes(data[:at] + data[at + len(data) // 20 :])
+    intact = fastloop.fingerprint(fuzz_sources["mp4"])
+    before = child_pids()
+    fp = fastloop.fingerprint(str(path))
+    no_new_children(before)
+    assert 0 < len(fp) < len(intact)
+    np.testing.assert_array_equal(fp.hashes[:3], intact.hashes[:3])
+    have = set(np.round(fp.pts, 3))
+    assert_lost_range_named(
+        fp.warnings, np.array([t for t in np.round(intact.pts, 3) if t not in have])
+    )
+    code, out, err = run_cli(["scan", str(path)])
+    assert code == 0, err
+    assert f"no loops found ({len(fp)} frames" in out
+    assert named_ranges(err.splitlines()), err
+    no_new_children(before)
+
+
 # ------------------------------------------------------------------------ fuzzing
 
 #: Runs in a child interpreter: fingerprints each file and prints one JSON line each.
 FUZZ_WORKER = r"""
 import json, os, sys, traceback
 import fastloop
-from fastloop.errors import FastloopError
+from fastloop.errors import FastloopError, InputError
 
 def children():
     me, out = os.getpid(), set()
@@ -546,23 +582,26 @@ for path in sys.argv[1:]:
     print(json.dumps(rec), flush=True)
 """
 
-FUZZ_CASES = 30
+FUZZ_CASES = 36
 FUZZ_TIMEOUT_S = 30.0
 
 
 def mutate(data: bytes, rnd: random.Random) -> tuple[bytes, str]:
-    """One to three random byte flips, truncations, chunk duplications or deletions."""
+    """One to three random byte flips, truncations, chunk duplications, deletions or
+    overwrites; "header" flips bytes of the first 512, where the container says what
+    the file holds."""
     buf = bytearray(data)
     done = []
     for _ in range(rnd.randint(1, 3)):
-        op = rnd.choice(["flip", "truncate", "duplicate", "delete", "overwrite"])
+        op = rnd.choice(["flip", "header", "truncate", "duplicate", "delete", "overwrite"])
         n = len(buf)
         if n < 64:
             break
         a = rnd.randrange(n)
         size = rnd.randint(1, max(1, n // 8))
-        if op == "flip":
-            for i in rnd.sample(range(n), min(n, rnd.randint(1, 64))):
+        if op in ("flip", "header"):
+            span = range(min(n, 512)) if op == "header" else range(n)
+            for i in rnd.sample(span, min(len(span), rnd.randint(1, 64))):
                 buf[i] ^= 1 << rnd.randrange(8)
         elif op == "truncate":
             del buf[rnd.randint(1, n - 1) :]
