@@ -17,6 +17,7 @@ import time
 import click
 
 from .errors import FastloopError
+from .media import display_path
 
 HASH_SIZE = click.IntRange(4, 64)
 DEFAULT_SIZES = "8,12,16,20,24,32,48,64"
@@ -138,7 +139,7 @@ def format_text(result, max_rows: int = 20) -> str:
     """Verdict line, then one row per occurrence of every loop."""
     out = io.StringIO()
     info = result.fingerprint.info
-    name = os.path.basename(str(info.get("path", "")))
+    name = display_path(os.path.basename(str(info.get("path", ""))))
     if result.looped:
         n = len(result.loops)
         out.write(
@@ -187,7 +188,7 @@ def format_csv(results) -> str:
         ]
     )
     for r in results:
-        name = os.path.basename(str(r.fingerprint.info.get("path", "")))
+        name = display_path(os.path.basename(str(r.fingerprint.info.get("path", ""))))
         for i, lp in enumerate(r.loops, 1):
             for k, occ in enumerate(lp.occurrences, 1):
                 w.writerow(
@@ -304,7 +305,7 @@ def scan(
                 finally:
                     bar.close()
                 for w in r.fingerprint.warnings:
-                    ctx.warn(f"{item}: {w}")
+                    ctx.warn(f"{display_path(item)}: {w}")
             results.append(r)
         except FastloopError as exc:
             if len(jobs) == 1:
@@ -569,6 +570,9 @@ def _load_fingerprint(ctx: Ctx, video, fingerprint_file, hash_size):
     from .fingerprint import Fingerprint
 
     if fingerprint_file:
+        from .media import check_input
+
+        check_input(video)  # show and report fetch frames from it
         fp = Fingerprint.load(fingerprint_file)
         made_from = os.path.basename(str(fp.info.get("path", "")))
         if made_from and made_from != os.path.basename(video):
