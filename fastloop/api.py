@@ -37,6 +37,7 @@ def fingerprint(
     *,
     workers: int | None = None,
     log: Callable[[str], None] | None = None,
+    cache: str | os.PathLike | None = None,
 ) -> Fingerprint:
     """Decode a video and average-hash every frame.
 
@@ -54,6 +55,10 @@ def fingerprint(
         Called from worker threads after every batch; ``total`` is an estimate.
     workers : int, optional
         ffmpeg processes to decode with (default: one per core).
+    cache : str or PathLike, optional
+        A folder for checkpoints (see :mod:`fastloop.cache`): the fingerprint is
+        written as it goes, an interrupted call resumes where it stopped, and a
+        finished one is returned at once.
 
     Returns
     -------
@@ -70,12 +75,96 @@ def fingerprint(
 
     size = _check_size(hash_size)
     t0 = time.perf_counter()
+    if cache is not None:
+        return _fingerprint_cached(path, size, progress, workers, log, cache, t0)
     try:
         return _fingerprint_once(
             path, size, progress, workers, log, decode, ahash_with_contrast, t0
         )
     except _SeekMissed:
         return _fingerprint_once(path, size, progress, 1, log, decode, ahash_with_contrast, t0)
+
+
+def _fingerprint_cached(path, size, progress, workers, log, cache, t0) -> Fingerprint:
+    from .cache import Checkpoint
+    from .decode import _SeekMissed, decode, plan_ranges
+    from .hashing import ahash_with_contrast
+    from .media import check_input, probe
+
+    check_input(path)
+    ck = Checkpoint(cache, os.fspath(path), size)
+    done = ck.finished()
+    if done is not None:
+        if log:
+            log(f"cache: {ck.final_path} is complete, no decode needed")
+        done.info.setdefault("timing", {})
+        done.info["timing"] = {"decode_s": 0.0, "hash_s": 0.0}
+        return done
+    info = probe(path)
+    check_budget(info, size)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    for attempt in range(2):
+        plan = ck.plan(plan_ranges(info, info.container, workers if attempt == 0 else 1))
+        todo = ck.todo(plan)
+        already = ck.frames_done(plan)
+        if log and already:
+            log(f"cache: resuming after {already} frames from {ck.dir}")
+        ck.begin(todo)
+        hash_time = [0.0]
+
+        def on_frames(i: int, frames: np.ndarray, hash_time=hash_time) -> None:
+            t = time.perf_counter()
+            h, c = ahash_with_contrast(frames.reshape(len(frames), size, size))
+            hash_time[0] += time.perf_counter() - t
+            ck.add(i, h, c)
+
+        def report(d: int, total: int, already=already) -> None:
+            if progress is not None:
+                progress(d + already, total)
+
+        try:
+            _, dec = decode(
+                path,
+                size,
+                on_frames,
+                info=info,
+                progress=report,
+                log=log,
+                ranges=[rng for _, rng in todo],
+                on_start=ck.on_start,
+                on_stop=ck.flush_all,
+            )
+        except _SeekMissed:
+            if attempt:
+                raise
+            ck.clear()  # this file cannot be split by seeking: start over in one range
+            continue
+        meta = info.to_dict()
+        meta["timing"] = {"decode_s": time.perf_counter() - t0, "hash_s": hash_time[0]}
+        fp = ck.finish(plan, meta, info.start_s)
+        fp.warnings = dec.warnings
+        return fp
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_budget(info, hash_size: int, memory_bytes: int | None = None) -> None:
+    """Refuse, before any allocation, a video whose hashes would not fit in memory."""
+    from .errors import InputError
+
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+            return
+    per_frame = words_for(hash_size) * 8 + 1 + 8  # hash words, contrast, timestamp
+    need = 2 * info.frames_estimate * per_frame  # the final concatenation doubles it
+    if need > 0.8 * memory_bytes:
+        raise InputError(
+            f"{info.path}: ~{info.frames_estimate:,} frames need {need / 2**30:.1f} GiB for "
+            f"{hash_size}x{hash_size} hashes, more than this machine's "
+            f"{memory_bytes / 2**30:.1f} GiB: use a smaller --hash-size or split the video"
+        )
 
 
 def _fingerprint_once(path, size, progress, workers, log, decode, hash_fn, t0) -> Fingerprint:
@@ -90,7 +179,13 @@ def _fingerprint_once(path, size, progress, workers, log, decode, hash_fn, t0) -
         with lock:
             hash_time[0] += time.perf_counter() - t
 
-    info, dec = decode(path, size, on_frames, workers=workers, progress=progress, log=log)
+    from .media import probe
+
+    info = probe(path)
+    check_budget(info, size)
+    info, dec = decode(
+        path, size, on_frames, info=info, workers=workers, progress=progress, log=log
+    )
     hashes, contrast = [], []
     for r, keep in enumerate(dec.keep):
         chunks = parts.get(r, [])
@@ -184,6 +279,7 @@ def scan(
     workers: int | None = None,
     log: Callable[[str], None] | None = None,
     verify: bool = True,
+    cache: str | os.PathLike | None = None,
     **kwargs,
 ) -> ScanResult:
     """Fingerprint ``path`` (or take ``fp``) and find its loops.
@@ -207,7 +303,7 @@ def scan(
     if fp is None:
         if path is None:
             raise TypeError("scan() needs a path or a fingerprint")
-        fp = fingerprint(path, hash_size, progress, workers=workers, log=log)
+        fp = fingerprint(path, hash_size, progress, workers=workers, log=log, cache=cache)
         tm = fp.info.get("timing", {})
         timing["decode_s"] = tm.get("decode_s", 0.0)
         timing["hash_s"] = tm.get("hash_s", 0.0)

@@ -44,6 +44,7 @@ class Progress:
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
+        _STATE["done"], _STATE["total"] = done, total
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -73,11 +74,27 @@ class Progress:
             sys.stderr.flush()
 
 
+#: What the running command is working on, for the message when it is interrupted.
+_STATE: dict = {"item": None, "cache": None, "done": 0, "total": 0}
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (ffmpeg stopped, work kept) but exit status 143."""
+
+
 class Ctx:
     def __init__(self, progress: bool, verbose: int, quiet: bool):
         self.progress = progress and not quiet and sys.stderr.isatty()
         self.verbose = verbose
         self.quiet = quiet
+
+    @property
+    def resume_hint(self):
+        return _STATE["item"], _STATE["cache"]
+
+    @resume_hint.setter
+    def resume_hint(self, value) -> None:
+        _STATE["item"], _STATE["cache"] = value
 
     def bar(self, label: str) -> Progress:
         return Progress(label, self.progress)
@@ -256,6 +273,20 @@ def format_csv(results) -> str:
     help="ffmpeg processes decoding in parallel (default: one per core).",
 )
 @click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Checkpoint folder: the fingerprint is saved as it goes, an interrupted scan "
+    "resumes where it stopped when run again, and a finished one is reused at once "
+    "(re-scanning with other thresholds costs no decode).",
+)
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Skip the second stage (candidate loops confirmed on frames fetched again at "
+    "64x64): faster, but look-alike footage may then be reported.",
+)
+@click.option(
     "--plot",
     type=click.Path(dir_okay=False),
     help="Also draw the loop map (every matched pair of frames, and a timeline of "
@@ -263,7 +294,18 @@ def format_csv(results) -> str:
 )
 @pass_ctx
 def scan(
-    ctx: Ctx, videos, hash_size, max_distance, min_length, fmt, output, fingerprints, workers, plot
+    ctx: Ctx,
+    videos,
+    hash_size,
+    max_distance,
+    min_length,
+    fmt,
+    output,
+    fingerprints,
+    workers,
+    cache,
+    no_verify,
+    plot,
 ) -> None:
     """Find the loops of one or more videos.
 
@@ -277,6 +319,7 @@ def scan(
       fastloop scan upload.mp4 --format json -o loops.json
       fastloop fingerprint upload.mp4 -o up.npz && fastloop scan --from-fingerprint up.npz
       fastloop scan upload.mp4 --plot loopmap.png
+      fastloop scan day.mp4 --cache ~/.cache/fastloop   (Ctrl-C, then run it again)
     """
     from .api import scan as api_scan
     from .fingerprint import Fingerprint
@@ -297,11 +340,21 @@ def scan(
         try:
             if kind == "fp":
                 fp = Fingerprint.load(item)
-                r = api_scan(fp=fp, params=params)
+                r = api_scan(fp=fp, params=params, verify=not no_verify)
             else:
                 bar = ctx.bar(os.path.basename(item))
                 try:
-                    r = api_scan(item, hash_size, bar, params=params, workers=workers, log=ctx.log)
+                    ctx.resume_hint = (item, cache)
+                    r = api_scan(
+                        item,
+                        hash_size,
+                        bar,
+                        params=params,
+                        workers=workers,
+                        log=ctx.log,
+                        cache=cache,
+                        verify=not no_verify,
+                    )
                 finally:
                     bar.close()
                 for w in r.fingerprint.warnings:
@@ -335,8 +388,16 @@ def scan(
 )
 @click.option("--hash-size", "-n", type=HASH_SIZE, default=24, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 256), default=None)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Checkpoint folder: the fingerprint is saved as it goes, an interrupted scan "
+    "resumes where it stopped when run again, and a finished one is reused at once "
+    "(re-scanning with other thresholds costs no decode).",
+)
 @pass_ctx
-def fingerprint(ctx: Ctx, video, output, hash_size, workers) -> None:
+def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache) -> None:
     """Hash every frame of VIDEO and save hashes + timestamps to one .npz file.
 
     Scanning the saved file (`fastloop scan --from-fingerprint FILE`) with other
@@ -346,7 +407,8 @@ def fingerprint(ctx: Ctx, video, output, hash_size, workers) -> None:
 
     bar = ctx.bar(os.path.basename(video))
     try:
-        fp = api_fingerprint(video, hash_size, bar, workers=workers, log=ctx.log)
+        ctx.resume_hint = (video, cache)
+        fp = api_fingerprint(video, hash_size, bar, workers=workers, log=ctx.log, cache=cache)
     finally:
         bar.close()
     fp.save(output)
@@ -732,14 +794,42 @@ def report(
         click.echo(f"{path}: {verdict}")
 
 
+def _interrupted_message(signal_name: str) -> str:
+    item, cache = _STATE["item"], _STATE["cache"]
+    done, total = _STATE["done"], _STATE["total"]
+    where = f" after {done} of ~{total} frames" if done else ""
+    msg = f"fastloop: {signal_name}{where}"
+    if item and cache:
+        msg += f"; what was decoded is saved in {cache}: run the same command to resume"
+    elif item:
+        msg += "; add --cache DIR to make a long scan resumable"
+    return msg
+
+
+def _on_sigterm(signum, frame) -> None:
+    _STATE["terminated"] = True  # click turns the exception into Abort: remember why
+    raise _Terminated()
+
+
+def _stopped() -> None:
+    if _STATE.get("terminated"):
+        click.echo("\n" + _interrupted_message("terminated"), err=True)
+        sys.exit(143)
+    click.echo("\n" + _interrupted_message("interrupted"), err=True)
+    sys.exit(130)
+
+
 def main(argv=None) -> None:
     """Entry point: map known errors to one line and an exit status."""
+    import signal
+
     debug = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
     try:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _on_sigterm)
         cli.main(args=argv, prog_name="fastloop", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("fastloop: interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort:  # click's wrapper of KeyboardInterrupt
+        _stopped()
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -753,8 +843,7 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         if debug:
             raise
-        click.echo("\nfastloop: interrupted", err=True)
-        sys.exit(130)
+        _stopped()
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

@@ -42,6 +42,8 @@ MIN_RANGE_S = 20.0
 BATCH_FRAMES = 4096
 #: Upper bound of one batch in bytes (full frames for ``buckets --exact``).
 BATCH_BYTES = 16 << 20
+#: Largest frame ``buckets --exact`` accepts (16K x 16K); hashes never see big frames.
+MAX_FRAME_PIXELS = 1 << 28
 
 ProgressFn = Callable[[int, int], None]
 #: Stands for the input URL while ffmpeg-python builds the command line: it hashes
@@ -65,7 +67,7 @@ def build_args(
     *,
     rng: Range = Range(),
     threads: int | None = None,
-    loglevel: str = "error",
+    loglevel: str = "level+error",
     full_frame: tuple[int, int] | None = None,
 ) -> list[str]:
     """The ffmpeg command line for one decode, as a list (pure: easy to test).
@@ -77,6 +79,9 @@ def build_args(
     size instead (for ``buckets --exact``).
     """
     in_kwargs: dict = {"copyts": None}
+    readrate = os.environ.get("FASTLOOP_READRATE")  # test hook: decode no faster than this
+    if readrate:
+        in_kwargs["readrate"] = readrate
     if threads is not None:
         in_kwargs["threads"] = threads
     if rng.start_s is not None:
@@ -143,10 +148,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         pass
 
 
-def _read_pts(stats_path: str) -> tuple[np.ndarray, Fraction]:
-    """Parse a ``-stats_enc_pre`` file of ``pts tb`` lines."""
-    with open(stats_path, "rb") as fh:
-        tokens = fh.read().split()
+def _read_pts(stats_path: str, complete_only: bool = False) -> tuple[np.ndarray, Fraction]:
+    """Parse a ``-stats_enc_pre`` file of ``pts tb`` lines (with ``complete_only``,
+    ignore a last line ffmpeg is still writing)."""
+    try:
+        with open(stats_path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        if complete_only:
+            return np.empty(0, np.int64), Fraction(1, 1)
+        raise
+    if complete_only:
+        data = data[: data.rfind(b"\n") + 1]
+    tokens = data.split()
     if len(tokens) % 2:
         tokens = tokens[:-1]
     if not tokens:
@@ -224,15 +238,25 @@ class _Worker:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def errors(self, limit: int = 1 << 20) -> list[str]:
-        """The lines ffmpeg logged (at ``-loglevel error``: errors only), prefixes off."""
+    def errors(self, limit: int = 1 << 20, warnings: bool = False) -> list[str]:
+        """The error lines ffmpeg logged, prefixes off (``warnings``: the other lines).
+
+        ffmpeg runs with ``-loglevel level+...``, so each line carries its level."""
         try:
             with open(self.errlog, "rb") as fh:
                 text = fh.read(limit).decode("utf-8", "replace")
         except OSError:
             return []
-        lines = (_LOG_PREFIX.sub("", ln).strip() for ln in text.splitlines())
-        return [ln for ln in lines if ln]
+        out = []
+        for ln in text.splitlines():
+            m = _LOG_PREFIX.match(ln)
+            prefix = m.group(0) if m else ""
+            is_error = any(t in prefix for t in ("[error]", "[fatal]", "[panic]"))
+            if is_error != warnings:
+                ln = ln[len(prefix) :].strip()
+                if ln:
+                    out.append(ln)
+        return out
 
     def kill(self) -> None:
         proc = self.proc
@@ -327,12 +351,20 @@ def decode(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     full_frame: bool = False,
-    loglevel: str = "error",
+    loglevel: str = "level+error",
     log: Callable[[str], None] | None = None,
+    ranges: list[Range] | None = None,
+    on_start: Callable[[list[str]], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
 ) -> tuple[VideoInfo, Decoded]:
     """Decode ``path`` to gray ``size`` x ``size`` frames, calling
     ``on_frames(range_index, frames)`` with uint8[n, size*size] batches from one
     reader thread per range (frames of one range arrive in order).
+
+    ``ranges`` overrides the split (a resumed scan decodes what is missing);
+    ``on_start(stats_paths)`` receives each range's timestamp file as ffmpeg writes it
+    (complete lines are final), and ``on_stop()`` runs once the children are gone but
+    before those files are, on every exit path: a checkpoint can save what was done.
 
     After the call, ``Decoded.keep[r]`` says which of range r's frames belong to it
     (a worker starts a little before its range) and ``Decoded.pts`` holds the kept
@@ -343,15 +375,23 @@ def decode(
     exe = find_ffmpeg()
     if info is None:
         info = probe(path, exe)
+    if log is not None and loglevel == "level+error":
+        loglevel = "level+warning"  # verbose: ffmpeg's warnings are shown too
     if full_frame:
         if info.width <= 0 or info.height <= 0:
             raise InputError(f"{path}: unknown frame size")
+        if info.width * info.height > MAX_FRAME_PIXELS:
+            raise InputError(
+                f"{display_path(path)}: {info.width}x{info.height} frames are too large "
+                f"for --exact (over {MAX_FRAME_PIXELS:,} pixels)"
+            )
         frame_bytes = info.width * info.height
     else:
         frame_bytes = size * size
     if workers is None:
         workers = os.cpu_count() or 1
-    ranges = plan_ranges(info, info.container, workers) if not full_frame else [Range()]
+    if ranges is None:
+        ranges = plan_ranges(info, info.container, workers) if not full_frame else [Range()]
     threads = 1 if len(ranges) > 1 else None
     tmp = tempfile.mkdtemp(prefix="fastloop-")
     url = input_url(path)
@@ -389,6 +429,8 @@ def decode(
     try:
         for w in work:
             w.start()
+        if on_start is not None:
+            on_start([w.stats for w in work])
         for r, w in enumerate(work):
             w.thread = threading.Thread(target=w.pump, args=(sink(r), stop), daemon=True)
             w.thread.start()
@@ -402,6 +444,10 @@ def decode(
             assert w.proc is not None
             w.proc.wait()
         warnings: list[str] = []
+        if log is not None:
+            for w in work:
+                for line in w.errors(warnings=True):
+                    log(f"ffmpeg: {line}")
         name = display_path(path)
         if sum(w.frames for w in work) == 0 and all(
             w.proc is not None
@@ -437,7 +483,11 @@ def decode(
         for w in work:
             if w.thread is not None:
                 w.thread.join(5)
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            if on_stop is not None:
+                on_stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _assemble(info: VideoInfo, ranges: list[Range], work: list[_Worker], warnings) -> Decoded:

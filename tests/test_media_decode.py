@@ -88,7 +88,7 @@ def test_bad_input_raises_input_error(tmp_path, request, make, message):
 
 def test_build_args_is_a_safe_fast_list():
     args = dec.build_args("ffmpeg", "file:/v.mp4", 24, "/tmp/s.txt")
-    assert args[:5] == ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+    assert args[:5] == ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "level+error"]
     joined = " ".join(args)
     assert "scale=24:24:flags=area" in joined and "format=gray" in joined
     assert joined.index("scale=") < joined.index("format=gray")

@@ -1,0 +1,217 @@
+"""Checkpoints: a long scan writes its fingerprint as it goes, and resumes after a crash.
+
+A cache folder holds one sub-folder per (video, hash settings), named by a key over
+the file's identity: absolute path, size, modification time and a hash of its first
+and last megabyte. Inside it:
+
+- ``plan.json``: the time ranges the decode was split into (kept for the resume);
+- ``r{range}-{seq}.npz``: chunks of hashes, contrast and timestamps, in order, each
+  written atomically (temp file, fsync, rename): a chunk is whole or absent;
+- ``fingerprint.npz``: the finished fingerprint, reused at once by the next scan (other
+  thresholds cost no decode); the chunks are removed when it is written.
+
+A scan that stops, by Ctrl-C, SIGTERM, a crash or SIGKILL, loses at most the frames
+since its last chunk; the next run seeks each range to the frame after its last
+chunk. Frames are never hashed twice into the result and none is skipped: a range
+resumes strictly after the last timestamp it committed.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decode import Range, _read_pts
+from .fingerprint import FORMAT_VERSION, Fingerprint
+
+#: Frames per chunk (5 min at 30 fps), or fewer when this many seconds have passed.
+CHUNK_FRAMES = int(os.environ.get("FASTLOOP_CHUNK_FRAMES", "9000"))
+CHUNK_SECONDS = 30.0
+_MB = 1 << 20
+
+
+def file_key(path: str, hash_size: int) -> str:
+    """Identity of a video file and the hash settings, as a folder name."""
+    st = os.stat(path)
+    h = hashlib.blake2b(digest_size=12)
+    h.update(
+        json.dumps(
+            [os.path.abspath(path), st.st_size, st.st_mtime_ns, hash_size, FORMAT_VERSION]
+        ).encode()
+    )
+    with open(path, "rb") as fh:
+        h.update(fh.read(_MB))
+        fh.seek(max(0, st.st_size - _MB))
+        h.update(fh.read(_MB))
+    stem = "".join(c if c.isalnum() else "_" for c in os.path.basename(path))[:40]
+    return f"{stem}-{h.hexdigest()}"
+
+
+def _atomic_savez(path: str, **arrays) -> None:
+    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    try:
+        dfd = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # pragma: no cover - directories cannot be fsynced everywhere
+        pass
+
+
+@dataclass
+class _Live:
+    """What one decode range of the current run has received and committed."""
+
+    orig: int  # index of the planned range
+    start_s: float | None  # frames before this absolute time are not ours
+    hashes: list = field(default_factory=list)
+    contrast: list = field(default_factory=list)
+    received: int = 0
+    committed: int = 0  # frames of this run written (or dropped as before start_s)
+    stats: str | None = None
+    last_flush: float = field(default_factory=time.monotonic)
+
+
+class Checkpoint:
+    """The cache folder of one video and hash size (see the module docstring)."""
+
+    def __init__(self, cache_dir: str | os.PathLike, path: str, hash_size: int):
+        self.dir = os.path.join(os.fspath(cache_dir), file_key(path, hash_size))
+        os.makedirs(self.dir, exist_ok=True)
+        self.path = path
+        self.hash_size = hash_size
+        self.live: list[_Live] = []
+        self.tb = 1.0
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def final_path(self) -> str:
+        return os.path.join(self.dir, "fingerprint.npz")
+
+    def finished(self) -> Fingerprint | None:
+        if os.path.exists(self.final_path):
+            return Fingerprint.load(self.final_path)
+        return None
+
+    def plan(self, default: list[Range]) -> list[Range]:
+        """The ranges of the first run (a resume must split the file the same way)."""
+        p = os.path.join(self.dir, "plan.json")
+        if os.path.exists(p):
+            with open(p) as fh:
+                return [Range(a, b) for a, b in json.load(fh)]
+        tmp = p + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump([[r.start_s, r.end_s] for r in default], fh)
+        os.replace(tmp, p)
+        return default
+
+    def chunks(self, r: int) -> list[str]:
+        return sorted(glob.glob(os.path.join(self.dir, f"r{r:03d}-*.npz")))
+
+    def committed(self, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hashes, contrast and absolute timestamps committed for planned range r."""
+        hs, cs, ps = [], [], []
+        for c in self.chunks(r):
+            with np.load(c) as z:
+                hs.append(z["hashes"])
+                cs.append(z["contrast"])
+                ps.append(z["pts"])
+        words = (self.hash_size * self.hash_size + 63) // 64
+        if not hs:
+            return np.empty((0, words), np.uint64), np.empty(0, np.uint8), np.empty(0)
+        return np.concatenate(hs), np.concatenate(cs), np.concatenate(ps)
+
+    def frames_done(self, plan: list[Range]) -> int:
+        return sum(len(self.committed(r)[2]) for r in range(len(plan)))
+
+    def todo(self, plan: list[Range]) -> list[tuple[int, Range]]:
+        """(planned index, range to decode now) for every range, resumed after its
+        last committed frame."""
+        out = []
+        for r, rng in enumerate(plan):
+            pts = self.committed(r)[2]
+            start = rng.start_s
+            if len(pts):
+                start = float(pts[-1]) + 1e-7  # strictly after the last committed frame
+            out.append((r, Range(start, rng.end_s)))
+        return out
+
+    # ----------------------------------------------------------------- writing
+    def begin(self, todo: list[tuple[int, Range]]) -> None:
+        self.live = [_Live(r, rng.start_s) for r, rng in todo]
+
+    def on_start(self, stats_paths: list[str]) -> None:
+        for live, s in zip(self.live, stats_paths, strict=True):
+            live.stats = s
+
+    def add(self, i: int, hashes: np.ndarray, contrast: np.ndarray) -> None:
+        """Frames of decode range i, in order (called from that range's reader thread)."""
+        live = self.live[i]
+        live.hashes.append(hashes)
+        live.contrast.append(contrast)
+        live.received += len(hashes)
+        pending = live.received - live.committed
+        if pending >= CHUNK_FRAMES or time.monotonic() - live.last_flush > CHUNK_SECONDS:
+            self.flush(i)
+
+    def flush(self, i: int) -> None:
+        """Write every frame of range i whose timestamp ffmpeg has written."""
+        live = self.live[i]
+        live.last_flush = time.monotonic()
+        if live.stats is None or live.received == live.committed:
+            return
+        pts, tb = _read_pts(live.stats, complete_only=True)
+        avail = min(len(pts), live.received)
+        if avail <= live.committed:
+            return
+        h = np.concatenate(live.hashes)
+        c = np.concatenate(live.contrast)
+        base = live.received - len(h)  # frames already dropped from the buffers
+        lo, hi = live.committed - base, avail - base
+        secs = pts[live.committed : avail].astype(np.float64) * float(tb)
+        keep = np.ones(len(secs), bool) if live.start_s is None else secs >= live.start_s
+        if keep.any():
+            seq = len(self.chunks(live.orig))
+            name = os.path.join(self.dir, f"r{live.orig:03d}-{seq:06d}.npz")
+            _atomic_savez(name, hashes=h[lo:hi][keep], contrast=c[lo:hi][keep], pts=secs[keep])
+        live.committed = avail
+        live.hashes = [h[hi:]] if hi < len(h) else []
+        live.contrast = [c[hi:]] if hi < len(c) else []
+
+    def flush_all(self) -> None:
+        for i in range(len(self.live)):
+            self.flush(i)
+
+    def finish(self, plan: list[Range], info: dict, start_s: float) -> Fingerprint:
+        """Assemble the fingerprint from the chunks, save it, remove the chunks."""
+        parts = [self.committed(r) for r in range(len(plan))]
+        pts_abs = np.concatenate([p[2] for p in parts])
+        fp = Fingerprint(
+            hashes=np.concatenate([p[0] for p in parts]),
+            pts=pts_abs - start_s,
+            contrast=np.concatenate([p[1] for p in parts]),
+            hash_size=self.hash_size,
+            info=info,
+        )
+        fp.save(self.final_path)
+        for r in range(len(plan)):
+            for c in self.chunks(r):
+                os.remove(c)
+        return fp
+
+    def clear(self) -> None:
+        for f in glob.glob(os.path.join(self.dir, "*")):
+            os.remove(f)

@@ -1,0 +1,183 @@
+"""Checkpoints, resume, and stopping: a long scan never loses its work or leaks ffmpeg."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastloop
+from fastloop.cache import Checkpoint
+
+from .conftest import child_pids
+
+
+def _descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as fh:
+                kids = [int(x) for x in fh.read().split()]
+        except OSError:
+            kids = []
+        out.update(kids)
+        todo.extend(kids)
+    return out
+
+
+def _alive(pids) -> set[int]:
+    alive = set()
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.add(p)
+        except OSError:
+            pass
+    return alive
+
+
+def _scan_cmd(video, cache):
+    return [
+        sys.executable,
+        "-m",
+        "fastloop",
+        "scan",
+        video,
+        "--cache",
+        str(cache),
+        "--format",
+        "json",
+    ]
+
+
+def _slow_env(**extra):
+    env = dict(os.environ, FASTLOOP_READRATE="12", FASTLOOP_CHUNK_FRAMES="60", **extra)
+    return env
+
+
+def test_cache_reuses_a_finished_fingerprint(long_clip, tmp_path):
+    path, truth = long_clip
+    first = fastloop.fingerprint(path, cache=tmp_path)
+    ck = Checkpoint(tmp_path, path, 24)
+    assert os.path.exists(ck.final_path) and ck.chunks(0) == []
+    t = time.perf_counter()
+    again = fastloop.fingerprint(path, cache=tmp_path)
+    assert time.perf_counter() - t < 1.0  # no decode
+    np.testing.assert_array_equal(again.hashes, first.hashes)
+    np.testing.assert_array_equal(again.pts, first.pts)
+    plain = fastloop.fingerprint(path)
+    np.testing.assert_array_equal(plain.hashes, first.hashes)
+    np.testing.assert_array_equal(plain.pts, first.pts)
+    assert len(first) == len(truth)
+
+
+def test_cache_key_follows_the_file(long_clip, tmp_path):
+    path = tmp_path / "copy.mp4"
+    path.write_bytes(open(long_clip[0], "rb").read())
+    a = Checkpoint(tmp_path / "c", str(path), 24).dir
+    assert Checkpoint(tmp_path / "c", str(path), 16).dir != a
+    with open(path, "r+b") as fh:  # same size, one byte changed at the end
+        fh.seek(-10, 2)
+        fh.write(b"x")
+    os.utime(path, ns=(0, 0))
+    assert Checkpoint(tmp_path / "c", str(path), 24).dir != a
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_then_resume_gives_the_same_hashes_and_loops(long_clip, tmp_path, seed):
+    path, _ = long_clip
+    cache = tmp_path / "cache"
+    reference = fastloop.scan(path)
+    proc = subprocess.Popen(
+        _scan_cmd(path, cache),
+        env=_slow_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # wait for the first chunks, then kill at a random moment
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(cache.glob("*/r*-*.npz")):
+        time.sleep(0.05)
+    assert list(cache.glob("*/r*-*.npz")), "no checkpoint was written"
+    time.sleep(np.random.default_rng(seed).uniform(0.0, 1.5))
+    kids = _descendants(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    assert not _alive(kids), "an ffmpeg child survived SIGKILL of fastloop"
+    ck = Checkpoint(cache, path, 24)
+    assert not os.path.exists(ck.final_path)
+    partial = sum(len(ck.committed(r)[2]) for r in range(2))
+    assert 0 < partial < len(reference.fingerprint)
+    res = subprocess.run(_scan_cmd(path, cache), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    resumed = fastloop.Fingerprint.load(ck.final_path)
+    np.testing.assert_array_equal(resumed.hashes, reference.fingerprint.hashes)
+    np.testing.assert_array_equal(resumed.pts, reference.fingerprint.pts)
+    assert doc["loops"] == json.loads(json.dumps([lp.to_dict() for lp in reference.loops]))
+
+
+@pytest.mark.parametrize(
+    "sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_signal_stops_ffmpeg_keeps_work_and_says_how_to_resume(
+    long_clip, tmp_path, sig, code, word
+):
+    path, _ = long_clip
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen(
+        _scan_cmd(path, cache),
+        env=_slow_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(cache.glob("*/r*-*.npz")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    kids = _descendants(proc.pid)
+    assert kids, "ffmpeg should be running"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert word in err and "run the same command to resume" in err and str(cache) in err
+    assert "Traceback" not in err
+    time.sleep(0.3)
+    assert not _alive(kids)
+    ck = Checkpoint(cache, path, 24)
+    assert sum(len(ck.committed(r)[2]) for r in range(2)) > 0
+
+
+def test_interrupt_in_library_kills_children(long_clip, tmp_path, monkeypatch):
+    from fastloop import decode as dec
+
+    before = child_pids()
+    calls = []
+
+    def boom(r, frames):
+        calls.append(len(frames))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dec.decode(long_clip[0], 24, boom)
+    assert child_pids() <= before
+
+
+def test_memory_budget_refuses_before_allocation(looped_clip):
+    from fastloop.api import check_budget
+    from fastloop.errors import InputError
+    from fastloop.media import probe
+
+    info = probe(looped_clip[0])
+    check_budget(info, 24)  # 826 frames: fine
+    with pytest.raises(InputError, match="use a smaller --hash-size"):
+        check_budget(info, 64, memory_bytes=100_000)
