@@ -285,7 +285,7 @@ def scan(
     """Fingerprint ``path`` (or take ``fp``) and find its loops.
 
     With ``verify`` (the default) every candidate loop is confirmed on a few of its
-    frames fetched again by seeking, at 64x64 (see :mod:`fastloop.verify`); look-alike
+    frames fetched again by seeking, at 128x128 (see :mod:`fastloop.verify`); look-alike
     footage that the relaxed hash matched is dropped. Without a readable video (a
     fingerprint whose video is gone) loops stay unverified: ``result.verified`` is False.
 

@@ -18,18 +18,10 @@ import click
 
 from .errors import FastloopError
 from .media import display_path
+from .util import hms
 
 HASH_SIZE = click.IntRange(4, 64)
 DEFAULT_SIZES = "8,12,16,20,24,32,48,64"
-
-
-def hms(seconds: float) -> str:
-    """Seconds as HH:MM:SS.mmm."""
-    ms = round(max(0.0, seconds) * 1000)
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 class Progress:
@@ -239,9 +231,10 @@ def format_csv(results) -> str:
     "-d",
     type=click.IntRange(0, 4096),
     default=None,
-    help="Frames within this many differing bits match. Default: 4.5% of the "
-    "bits (26 at 24x24); re-encoded copies measured 1-9 bits (max 19), "
-    "unrelated frames 80+.",
+    help="Frames within this many differing bits match. Default: 8% of the "
+    "bits (46 at 24x24); re-encoded copies measured 1-19 bits (up to 60 for "
+    "noise-like footage), unrelated frames 80+. Look-alikes it lets through are "
+    "rejected by the verification at 128x128.",
 )
 @click.option(
     "--min-length",
@@ -284,7 +277,7 @@ def format_csv(results) -> str:
     "--no-verify",
     is_flag=True,
     help="Skip the second stage (candidate loops confirmed on frames fetched again at "
-    "64x64): faster, but look-alike footage may then be reported.",
+    "128x128): faster, but look-alike footage may then be reported.",
 )
 @click.option(
     "--plot",

@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import DecodeError, FastloopError, InputError
 from .media import VideoInfo, display_path, find_ffmpeg, input_url, probe
+from .util import hms
 
 #: Containers whose index makes a seek land exactly on a keyframe; others
 #: (MPEG-TS, raw streams) are decoded by one process from start to end.
@@ -275,14 +276,6 @@ class _Worker:
 _LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 
 
-def _hms(seconds: float) -> str:
-    ms = round(max(0.0, seconds) * 1000)
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
-
-
 def lost_ranges(pts: np.ndarray, info: VideoInfo) -> list[tuple[float, float]]:
     """Stretches ``[a, b)`` (seconds) where frames should be but none came: a gap over
     1.5 frame intervals between two frames, before the first frame, or between the
@@ -322,7 +315,7 @@ def damage_warnings(info: VideoInfo, pts: np.ndarray, errors: list[list[str]]) -
             f"damaged (first: {first})"
         ]
     out = [
-        f"frames lost from {_hms(a)} to {_hms(b)} ({b - a:.1f} s of damaged or missing data)"
+        f"frames lost from {hms(a)} to {hms(b)} ({b - a:.1f} s of damaged or missing data)"
         for a, b in lost[:20]
     ]
     if len(lost) > 20:

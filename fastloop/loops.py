@@ -26,11 +26,13 @@ from .fingerprint import Fingerprint
 #: Frames whose NxN gray picture spans at most this many levels are "flat" (black,
 #: white, one colour): their hash is all zeros or noise, never evidence.
 FLAT_CONTRAST = 4
-#: Default --max-distance as a share of the hash's bits (26 bits at 24x24).
-MAX_DISTANCE_SHARE = 0.045
-#: A run's mean distance may be at most this share of max_distance (~10 bits at
-#: 24x24): re-encoded copies measured 1-8, look-alike footage 12 and more.
-MEAN_DISTANCE_SHARE = 0.65
+#: Default --max-distance as a share of the hash's bits (46 bits at 24x24). Copies of
+#: ordinary footage differ by 1-19 bits, but noise-like footage (lavfi cellauto at
+#: crf 23) by up to 60; unrelated footage by 80 and more. Look-alikes that this lets
+#: through are the verification stage's job (fastloop.verify).
+MAX_DISTANCE_SHARE = 0.08
+#: A run's mean distance may be at most this share of max_distance.
+MEAN_DISTANCE_SHARE = 0.9
 #: Frames tolerated in a row inside a run that fail to match (noise, a dropped frame).
 MAX_MISS = 4
 #: Specificity: compare a pair with the partner shifted by this many seconds...

@@ -177,7 +177,7 @@ def report_html(
     >>> "<video" in page  # doctest: +SKIP
     True
     """
-    from .cli import hms as _hms
+    from .util import hms as _hms
     from .visual import LOOP_COLOURS, frame_image, loop_map, require_plot
 
     require_plot("the HTML report")

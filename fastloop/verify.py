@@ -3,10 +3,11 @@
 A 24x24 average hash is relaxed on purpose (compression noise must not break a
 match), so it also matches look-alikes: two people at the same table, a scene whose
 brightness changed (the hash ignores global brightness). The hash proposes, this
-module disposes: for a few frames of each loop, the frame and its copy are fetched by
-seeking, at 64x64 gray, and compared block by block. A re-encoded copy differs by
-compression noise only (measured: at most 5 gray levels in any 8x8 block, even at
-crf 35), a look-alike by the thing that differs (30 and more).
+module disposes: for a few frames of each loop, the frame and its copies are fetched
+by seeking, at 128x128 gray, and compared block by block. A re-encoded copy differs by
+compression noise only (measured: at most 8.3 gray levels in any 8x8 block, even at
+crf 35), a look-alike by the thing that differs: 28-31 for lavfi testsrc2 footage
+that repeats but for its frame counter, 30-70 for people on a fixed camera.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ from .fingerprint import Fingerprint
 from .loops import Loop
 
 #: Pictures are compared at this size...
-VERIFY_SIZE = (64, 64)
+VERIFY_SIZE = (128, 128)
 #: ...in 8x8 blocks; a pair is a copy when no block's mean |difference| exceeds this.
-MAX_BLOCK_DIFF = 14.0
-#: Frames sampled per loop and occurrences compared with the first one.
+MAX_BLOCK_DIFF = 16.0
+#: Frames sampled per loop; occurrences compared all with all...
 FRAMES_PER_LOOP = 3
+CHECK_OCCURRENCES = 6
+#: ...and, when some disagree, how many more are checked one by one.
+MAX_CHECKED = 500
+#: Occurrences whose boundaries are re-examined (the first one and these many more).
 OCCURRENCES_PER_LOOP = 3
 #: Boundaries are re-examined frame by frame this far (seconds) on both sides...
 REFINE_WINDOW_S = 1.5
@@ -76,7 +81,7 @@ def _picks(lp: Loop) -> list:
 
 def _window_ok(path, fp, info, starts, offsets, shift) -> tuple[np.ndarray, np.ndarray]:
     """For each offset k: ``agree[k]``, frame ``starts[0] + k`` and ``starts[p] + k``
-    show the same picture at 64x64 for every sampled occurrence p, and ``specific[k]``,
+    show the same picture at 128x128 for every sampled occurrence p, and ``specific[k]``,
     each agrees clearly better than with the partner's neighbours ``shift`` frames
     away (a still view agrees with every moment of itself)."""
     from .decode import grab
@@ -110,11 +115,11 @@ def _window_ok(path, fp, info, starts, offsets, shift) -> tuple[np.ndarray, np.n
 
 
 def refine(path, fp: Fingerprint, lp: Loop, info) -> Loop:
-    """Put a loop's boundaries back within a frame by comparing 64x64 frames around them.
+    """Put a loop's boundaries back within a frame by comparing 128x128 frames around them.
 
     The hash stage ends a run at its last frame that is specific in time at 24x24.
     Around each boundary (``REFINE_WINDOW_S`` both ways) the sampled occurrences'
-    frames are compared one by one with the first occurrence's, at 64x64: the loop
+    frames are compared one by one with the first occurrence's, at 128x128: the loop
     grows while every pair agrees *and* is specific in time (a small moving thing is
     visible here that the hash missed), and shrinks where a pair disagrees. A still
     view at a boundary is not claimed: on a fixed camera the empty road after a cut
@@ -170,6 +175,64 @@ def refine(path, fp: Fingerprint, lp: Loop, info) -> Loop:
     return Loop(new_len, end_s - occ[0].start_s, lp.mean_distance, occ)
 
 
+def _occurrence_scores(path, fp, info, lp: Loop, offs, which) -> np.ndarray:
+    """scores[a, b]: median worst-block difference between occurrences which[a] and
+    which[b] over the sampled offsets."""
+    from .decode import grab
+
+    frames = [
+        grab(path, fp.pts[lp.occurrences[i].start_frame + offs], VERIFY_SIZE, info=info)[0]
+        for i in which
+    ]
+    m = len(which)
+    scores = np.zeros((m, m))
+    for a in range(m):
+        for b in range(a + 1, m):
+            d = np.median([block_diff(x, y) for x, y in zip(frames[a], frames[b], strict=True)])
+            scores[a, b] = scores[b, a] = d
+    return scores
+
+
+def _check(path, fp, info, lp: Loop) -> tuple[Loop | None, Verdict]:
+    """Confirm the occurrences of one loop; drop those that are look-alikes.
+
+    Up to ``CHECK_OCCURRENCES`` occurrences (spread over the loop) are compared with
+    each other. When all agree the loop stands; otherwise every occurrence (up to
+    ``MAX_CHECKED``) is compared with the largest group that agrees, and only that
+    group and the occurrences matching it remain. A loop left with fewer than two
+    occurrences is rejected.
+    """
+    from .loops import Loop as _Loop
+
+    occ = lp.occurrences
+    offs = _sample_offsets(fp, lp)
+    k = len(occ)
+    sample = np.unique(np.linspace(0, k - 1, min(k, CHECK_OCCURRENCES)).round().astype(int))
+    scores = _occurrence_scores(path, fp, info, lp, offs, sample)
+    ok = scores <= MAX_BLOCK_DIFF
+    best = int(ok.sum(axis=1).argmax())  # the occurrence most others agree with
+    group = sample[ok[best]]
+    worst = float(scores[best][ok[best]].max()) if ok[best].any() else float("inf")
+    if len(group) == len(sample) and len(sample) == k:
+        return lp, Verdict(True, worst, len(sample))
+    keep = set(group.tolist())
+    if len(group) < len(sample):
+        rest = [i for i in range(k) if i not in set(sample.tolist())][:MAX_CHECKED]
+        ref = int(sample[best])
+        for i in rest:
+            s = _occurrence_scores(path, fp, info, lp, offs, np.array([ref, i]))[0, 1]
+            if s <= MAX_BLOCK_DIFF:
+                keep.add(i)
+    else:
+        keep.update(range(k))  # every sampled occurrence agrees: trust the others
+    if len(keep) < 2:
+        return None, Verdict(False, float(np.median(scores[np.triu_indices(len(sample), 1)])), 0)
+    kept = tuple(occ[i] for i in sorted(keep))
+    return _Loop(lp.length_frames, lp.length_s, lp.mean_distance, kept), Verdict(
+        True, worst, len(sample)
+    )
+
+
 def verify_loops(
     path: str | os.PathLike,
     fp: Fingerprint,
@@ -178,35 +241,29 @@ def verify_loops(
     log: Callable[[str], None] | None = None,
     refine_boundaries: bool = True,
 ) -> list[tuple[Loop, Verdict]]:
-    """Compare sampled frames of every loop's occurrences at 64x64 (see module doc),
-    and put confirmed loops' boundaries back within a frame (:func:`refine`)."""
-    from .decode import grab
+    """Confirm every loop's occurrences on frames fetched again at 128x128 (see the
+    module doc and :func:`_check`), and put confirmed loops' boundaries back within a
+    frame (:func:`refine`). Rejected loops come back with ``confirmed`` False."""
     from .media import probe
 
     info = probe(path)
     out = []
     for lp in loops:
-        offs = _sample_offsets(fp, lp)
-        occ = lp.occurrences
-        grabbed = []
-        for o in _picks(lp):
-            frames = o.start_frame + offs
-            frames, _ = grab(path, fp.pts[frames], VERIFY_SIZE, info=info)
-            grabbed.append(frames)
-        scores = [
-            block_diff(a, b)
-            for other in grabbed[1:]
-            for a, b in zip(grabbed[0], other, strict=True)
-        ]
-        worst = float(np.median(scores)) if scores else float("inf")
-        verdict = Verdict(worst <= MAX_BLOCK_DIFF, worst, len(scores))
+        checked, verdict = _check(path, fp, info, lp)
         if log:
             state = "confirmed" if verdict.confirmed else "rejected"
+            dropped = len(lp.occurrences) - (len(checked.occurrences) if checked else 0)
             log(
-                f"verify: loop at frame {occ[0].start_frame} ({lp.length_frames} frames, "
-                f"{len(occ)} places): {state}, block difference {worst:.1f}"
+                f"verify: loop at frame {lp.occurrences[0].start_frame} ({lp.length_frames} "
+                f"frames, {len(lp.occurrences)} places): {state}, block difference "
+                f"{verdict.block_diff:.1f}"
+                + (f", {dropped} look-alike places dropped" if checked and dropped else "")
             )
-        if verdict.confirmed and refine_boundaries:
+        if checked is None:
+            out.append((lp, verdict))
+            continue
+        lp = checked
+        if refine_boundaries:
             before = (lp.occurrences[0].start_frame, lp.length_frames)
             lp = refine(path, fp, lp, info)
             if log and before != (lp.occurrences[0].start_frame, lp.length_frames):

@@ -76,7 +76,7 @@ def require_plot(what: str = "drawing") -> None:
 
 
 def _hms(seconds: float) -> str:
-    from .cli import hms
+    from .util import hms
 
     return hms(seconds)
 

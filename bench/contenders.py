@@ -1,0 +1,261 @@
+"""End-to-end contenders: each decodes (and hashes) one whole clip; all get the same file.
+
+1. the limit: ffmpeg alone, same filter as fastloop, null muxer, no Python:
+   ``limit-halves``  two single-threaded ffmpeg at once, one per half of the file
+                    (the second seeks with ``-ss``: it decodes from the keyframe before);
+   ``limit-threads`` one ffmpeg with its default threads;
+   the limit is the faster of the two (by median).
+   ``ffmpeg-null``  plain ``ffmpeg -i X -f null -``: what a user would try first.
+2. ``blog-bytes``   the blog's method: imageio's ffmpeg reader (v2 ``get_reader``), every
+                    full RGB frame hashed in Python (``hash(frame.tobytes())``, the fastest
+                    of hash/md5/sha1/blake2b measured here) into a dict.
+3. ``blog-ahash``   the blog's aHash: a PIL image per full frame, ``imagehash.average_hash``
+                    (PIL resize to 8x8), into a dict.
+4. ``numpy-pipe``   fastloop's own pipe (``fastloop.decode.decode``: the same ffmpeg ranges
+                    and 24x24 gray frames) but every frame hashed in numpy, one frame at a
+                    time, into a dict: what numba replaces.
+5. ``fastloop-scan`` the CLI, whole process: ``python -m fastloop scan --format json``;
+   ``fastloop-scan-noverify`` the same with ``--no-verify`` (diagnostic: what the second
+                    stage costs);
+   ``fastloop-ffmpeg`` fastloop's exact ffmpeg command lines (``plan_ranges`` +
+                    ``build_args``) run alone, output discarded (diagnostic: the cost of
+                    its range plan, without Python);
+   ``fastloop-fingerprint`` the API in-process: ``fastloop.fingerprint(path)``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+
+import numpy as np
+
+from .common import ffmpeg_exe, run, run_parallel, scan_cli
+
+SIZE = 24
+FILTER = f"scale={SIZE}:{SIZE}:flags=area,format=gray"
+
+LABELS = {
+    "limit-halves": "ffmpeg alone: 2 single-threaded processes, one per half",
+    "limit-threads": "ffmpeg alone: 1 process, default threads",
+    "ffmpeg-null": "plain `ffmpeg -i X -f null -`",
+    "blog-bytes": "blog: imageio reader + hash(full frame bytes) in a dict",
+    "blog-ahash": "blog: imageio + PIL + imagehash.average_hash in a dict",
+    "numpy-pipe": "fastloop's pipe + numpy per-frame aHash in a dict",
+    "fastloop-scan": "`python -m fastloop scan --format json` (whole process)",
+    "fastloop-scan-noverify": "the same with --no-verify (diagnostic)",
+    "fastloop-ffmpeg": "fastloop's own ffmpeg commands alone, output discarded (diagnostic)",
+    "fastloop-fingerprint": "`fastloop.fingerprint()` in-process (API)",
+}
+
+
+def _null_args(exe: str, path: str, pre: list[str]) -> list[str]:
+    return [
+        exe,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *pre,
+        "-i",
+        path,
+        "-map",
+        "0:v:0",
+        "-vf",
+        FILTER,
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "null",
+        "-",
+    ]
+
+
+def limit_halves_args(path: str, duration_s: float) -> list[list[str]]:
+    exe = ffmpeg_exe()
+    mid = f"{duration_s / 2:.6f}"
+    return [
+        _null_args(exe, path, ["-threads", "1", "-to", mid]),
+        _null_args(exe, path, ["-threads", "1", "-ss", mid]),
+    ]
+
+
+def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
+    """The contenders for one clip, as zero-argument callables."""
+    path = clip["path"]
+    exe = ffmpeg_exe()
+    halves = limit_halves_args(path, clip["duration_s"])
+    threads = _null_args(exe, path, [])
+    plain = [exe, "-nostdin", "-i", path, "-f", "null", "-"]
+
+    def limit_halves():
+        run_parallel(halves)
+
+    def limit_threads():
+        run(threads)
+
+    def ffmpeg_null():
+        run(plain)
+
+    def blog_bytes():
+        import imageio.v2 as iio
+
+        table: dict[int, list[int]] = {}
+        with iio.get_reader(path, "ffmpeg") as reader:
+            for i, frame in enumerate(reader):
+                table.setdefault(hash(frame.tobytes()), []).append(i)
+        return {"frames_seen": sum(map(len, table.values())), "groups": len(table)}
+
+    def blog_ahash():
+        import imagehash
+        import imageio.v2 as iio
+        from PIL import Image
+
+        table: dict[str, list[int]] = {}
+        with iio.get_reader(path, "ffmpeg") as reader:
+            for i, frame in enumerate(reader):
+                h = str(imagehash.average_hash(Image.fromarray(frame)))
+                table.setdefault(h, []).append(i)
+        return {"frames_seen": sum(map(len, table.values())), "groups": len(table)}
+
+    def numpy_pipe():
+        from fastloop.decode import decode
+
+        tables: dict[int, dict[bytes, list[int]]] = {}
+        counts: dict[int, int] = {}
+
+        def on_frames(r: int, frames: np.ndarray) -> None:
+            table = tables.setdefault(r, {})
+            n = counts.get(r, 0)
+            area = SIZE * SIZE
+            for f in frames:
+                key = np.packbits(f.astype(np.int32) * area > int(f.sum())).tobytes()
+                table.setdefault(key, []).append(n)
+                n += 1
+            counts[r] = n
+
+        _, dec = decode(path, SIZE, on_frames)
+        kept = int(sum(int(k.sum()) for k in dec.keep))
+        return {"frames_seen": kept}
+
+    def fastloop_scan():
+        res = scan_cli(path)
+        return _scan_summary(res, clip)
+
+    def fastloop_scan_noverify():
+        res = scan_cli(path, ["--no-verify"])
+        return _scan_summary(res, clip)
+
+    def fastloop_ffmpeg():
+        with tempfile.TemporaryDirectory(prefix="fastloop-bench-") as tmp:
+            run_parallel(fastloop_commands(path, tmp))
+
+    def fastloop_fingerprint():
+        import fastloop
+
+        fp = fastloop.fingerprint(path)
+        return {"frames_seen": len(fp), "timing": fp.info.get("timing", {})}
+
+    return {
+        "limit-halves": limit_halves,
+        "limit-threads": limit_threads,
+        "ffmpeg-null": ffmpeg_null,
+        "blog-bytes": blog_bytes,
+        "blog-ahash": blog_ahash,
+        "numpy-pipe": numpy_pipe,
+        "fastloop-scan": fastloop_scan,
+        "fastloop-scan-noverify": fastloop_scan_noverify,
+        "fastloop-ffmpeg": fastloop_ffmpeg,
+        "fastloop-fingerprint": fastloop_fingerprint,
+    }
+
+
+def fastloop_commands(path: str, folder: str) -> list[list[str]]:
+    """fastloop's ffmpeg command lines for ``path`` (its range plan, one per core),
+    writing frames to stdout, which the caller discards, and timestamps to ``folder``."""
+    from fastloop.decode import build_args, plan_ranges
+    from fastloop.media import input_url, probe
+
+    exe = ffmpeg_exe()
+    info = probe(path, exe)
+    ranges = plan_ranges(info, info.container, os.cpu_count() or 1)
+    threads = 1 if len(ranges) > 1 else None
+    return [
+        build_args(
+            exe, input_url(path), SIZE, os.path.join(folder, f"pts{i}.txt"), rng=r, threads=threads
+        )
+        for i, r in enumerate(ranges)
+    ]
+
+
+def fastloop_ranges(path: str) -> list[dict]:
+    from fastloop.decode import SEEK_MARGIN_S, plan_ranges
+    from fastloop.media import probe
+
+    info = probe(path)
+    out = []
+    for r in plan_ranges(info, info.container, os.cpu_count() or 1):
+        start = None if r.start_s is None else max(0.0, r.start_s - SEEK_MARGIN_S)
+        end = None if r.end_s is None else r.end_s + SEEK_MARGIN_S
+        out.append({"range": [r.start_s, r.end_s], "decoded": [start, end]})
+    return out
+
+
+def _scan_summary(res: dict, clip: dict) -> dict:
+    doc = res["json"]
+    found = [
+        {
+            "starts": [o["start_frame"] for o in lp["occurrences"]],
+            "frames": lp["length_frames"],
+        }
+        for lp in doc.get("loops", [])
+    ]
+    return {
+        "wall_s": res["wall_s"],
+        "frames_seen": doc.get("frames"),
+        "timing": doc.get("timing", {}),
+        "loops": found,
+    }
+
+
+def keyframes(path: str) -> list[float]:
+    """Keyframe times (s) of the first video stream (decodes keyframes only)."""
+    exe = ffmpeg_exe()
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = os.path.join(tmp, "k.txt")
+        subprocess.run(
+            [
+                exe,
+                "-nostdin",
+                "-v",
+                "error",
+                "-skip_frame",
+                "nokey",
+                "-i",
+                path,
+                "-map",
+                "0:v:0",
+                "-fps_mode",
+                "passthrough",
+                "-enc_time_base",
+                "demux",
+                "-stats_enc_pre",
+                stats,
+                "-stats_enc_pre_fmt",
+                "{pts} {tb}",
+                "-f",
+                "null",
+                "-",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        out = []
+        with open(stats) as fh:
+            for line in fh:
+                pts, tb = line.split()
+                num, den = tb.split("/")
+                out.append(round(int(pts) * int(num) / int(den), 3))
+    return out
