@@ -318,7 +318,8 @@ def scan(
         # video, then the minimum length applies to what was confirmed
         loops = search(fp, params, candidate_share=0.5).loops
         min_len = _frames_for(params.min_length_s, fp.fps)
-        checked = verify_loops(video, fp, loops, log=log) if loops else []
+        dmax = params.resolved_distance(fp.hash_size)
+        checked = verify_loops(video, fp, loops, log=log, max_distance=dmax) if loops else []
         loops = [lp for lp, v in checked if v.confirmed and lp.length_frames >= min_len]
         verified = True
     else:

@@ -114,7 +114,21 @@ def _window_ok(path, fp, info, starts, offsets, shift) -> tuple[np.ndarray, np.n
     return agree, specific
 
 
-def refine(path, fp: Fingerprint, lp: Loop, info) -> Loop:
+def _sharp(fp: Fingerprint, starts: np.ndarray, offset: int, max_distance: int) -> bool:
+    """Is frame ``offset`` (relative to each start) different footage in every sampled
+    occurrence, by the hash? Then the boundary is a clean cut: nothing to refine."""
+    from .hashing import hamming
+
+    idx = starts + offset
+    if (idx < 0).any() or (idx >= len(fp)).any():
+        return True
+    if (fp.contrast[idx] <= 4).any():
+        return False  # a flat frame says nothing
+    d = hamming(fp.hashes[idx[0]], fp.hashes[idx[1:]])
+    return bool((d > max_distance).all())
+
+
+def refine(path, fp: Fingerprint, lp: Loop, info, max_distance: int | None = None) -> Loop:
     """Put a loop's boundaries back within a frame by comparing 128x128 frames around them.
 
     The hash stage ends a run at its last frame that is specific in time at 24x24.
@@ -124,9 +138,14 @@ def refine(path, fp: Fingerprint, lp: Loop, info) -> Loop:
     visible here that the hash missed), and shrinks where a pair disagrees. A still
     view at a boundary is not claimed: on a fixed camera the empty road after a cut
     looks the same in both places, and claiming it would call honest frames copies.
-    Occurrences never grow into each other.
+    Occurrences never grow into each other. A boundary where the hash already shows
+    different footage on the other side in every sampled occurrence (a clean cut) is
+    left as it is, without fetching frames.
     """
-    from .loops import Occurrence
+    from .loops import Occurrence, default_max_distance
+
+    if max_distance is None:
+        max_distance = default_max_distance(fp.hash_size)
 
     fps = fp.fps if fp.fps > 0 else 30.0
     w = max(3, round(REFINE_WINDOW_S * fps))
@@ -138,29 +157,33 @@ def refine(path, fp: Fingerprint, lp: Loop, info) -> Loop:
     length = lp.length_frames
     max_len = int(np.diff(all_starts).min()) if len(all_starts) > 1 else length
     # start boundary: offsets -w .. +w relative to the current start
-    offs = np.arange(-w, min(w, length))
-    agree, specific = _window_ok(path, fp, info, starts, offs, shift)
-    k = w  # index of offset 0
-    while k < len(offs) and not agree[k]:
-        k += 1
-    if k == len(offs):
-        return lp  # nothing agrees near the start: leave it to verification
-    while k > 0 and k - 1 < w and agree[k - 1] and specific[k - 1]:
-        k -= 1
-    grow_front = min(int(-offs[k]), int(all_starts.min()))
+    grow_front = 0
+    if not _sharp(fp, starts, -1, max_distance):
+        offs = np.arange(-w, min(w, length))
+        agree, specific = _window_ok(path, fp, info, starts, offs, shift)
+        k = w  # index of offset 0
+        while k < len(offs) and not agree[k]:
+            k += 1
+        if k == len(offs):
+            return lp  # nothing agrees near the start: leave it to verification
+        while k > 0 and k - 1 < w and agree[k - 1] and specific[k - 1]:
+            k -= 1
+        grow_front = min(int(-offs[k]), int(all_starts.min()))
     # end boundary: offsets around the current last frame
     last = length - 1
-    offs = np.arange(max(-w, -last), w + 1)
-    zero = int(np.flatnonzero(offs == 0)[0])
-    agree, specific = _window_ok(path, fp, info, starts + last, offs, shift)
-    k = zero
-    while k >= 0 and not agree[k]:
-        k -= 1
-    if k < 0:
-        return lp
-    while k + 1 < len(offs) and k + 1 > zero and agree[k + 1] and specific[k + 1]:
-        k += 1
-    grow_back = int(offs[k])
+    grow_back = 0
+    if not _sharp(fp, starts, length, max_distance):
+        offs = np.arange(max(-w, -last), w + 1)
+        zero = int(np.flatnonzero(offs == 0)[0])
+        agree, specific = _window_ok(path, fp, info, starts + last, offs, shift)
+        k = zero
+        while k >= 0 and not agree[k]:
+            k -= 1
+        if k < 0:
+            return lp
+        while k + 1 < len(offs) and k + 1 > zero and agree[k + 1] and specific[k + 1]:
+            k += 1
+        grow_back = int(offs[k])
     new_len = length + grow_front + grow_back
     new_len = min(new_len, max_len, n - int(all_starts.max() - grow_front))
     if new_len <= 0:
@@ -240,6 +263,7 @@ def verify_loops(
     *,
     log: Callable[[str], None] | None = None,
     refine_boundaries: bool = True,
+    max_distance: int | None = None,
 ) -> list[tuple[Loop, Verdict]]:
     """Confirm every loop's occurrences on frames fetched again at 128x128 (see the
     module doc and :func:`_check`), and put confirmed loops' boundaries back within a
@@ -265,7 +289,7 @@ def verify_loops(
         lp = checked
         if refine_boundaries:
             before = (lp.occurrences[0].start_frame, lp.length_frames)
-            lp = refine(path, fp, lp, info)
+            lp = refine(path, fp, lp, info, max_distance)
             if log and before != (lp.occurrences[0].start_frame, lp.length_frames):
                 log(
                     f"verify: boundaries refined from frame {before[0]} + {before[1]} "
