@@ -78,12 +78,19 @@ DEMO_SEGMENTS = (
 
 
 def render_footage(
-    path: str, frames: int, size=(320, 180), fps: float = 30, seed: int = 1, speed: float = 0.5
+    path: str,
+    frames: int,
+    size=(320, 180),
+    fps: float = 30,
+    seed: int = 1,
+    speed: float = 0.5,
+    source: str = FOOTAGE,
 ) -> np.ndarray:
     """Render ``frames`` frames of lavfi footage as raw yuv420p to ``path``; return a
-    read-only memmap of shape (frames, w*h*3/2)."""
+    read-only memmap of shape (frames, w*h*3/2). ``source`` is a lavfi graph with
+    ``{w} {h} {fps} {seed} {speed}`` placeholders."""
     w, h = size
-    src = FOOTAGE.format(w=w, h=h, fps=fps, seed=seed, speed=speed)
+    src = source.format(w=w, h=h, fps=fps, seed=seed, speed=speed)
     cmd = [
         find_ffmpeg(),
         "-nostdin",
@@ -155,6 +162,7 @@ def make_video(
     setpts: str | None = None,
     audio: bool = False,
     extra_args: Sequence[str] = (),
+    source: str = FOOTAGE,
 ) -> np.ndarray:
     """Compose ``segments`` and encode them once with lossy H.264; return the truth.
 
@@ -173,7 +181,9 @@ def make_video(
     w, h = size
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(prefix="fastloop-synth-") as tmp:
-        footage = render_footage(os.path.join(tmp, "footage.yuv"), need, size, fps, seed, speed)
+        footage = render_footage(
+            os.path.join(tmp, "footage.yuv"), need, size, fps, seed, speed, source
+        )
         cmd = [
             find_ffmpeg(),
             "-nostdin",

@@ -68,6 +68,11 @@ NEGATIVE = {
         segments=[Still(10, 300), Play(10, 40), Still(40, 300), Still(10, 300)]
     ),
     "slow honest footage": dict(segments=[Play(0, 900)], speed=0.08),
+    # lavfi testsrc2 repeats its moving pattern; only the frame counter differs:
+    # the 24x24 hash matches, the verification at 128x128 must not
+    "look-alike footage (testsrc2)": dict(
+        segments=[Play(0, 900)], source="testsrc2=s={w}x{h}:r={fps}"
+    ),
 }
 
 
@@ -136,6 +141,14 @@ def test_no_loop_on_honest_footage(corpus, name):
     result = fastloop.scan(path)
     assert result.loops == [], [lp.to_dict() for lp in result.loops]
     assert not result.looped
+
+
+def test_verification_is_what_rejects_look_alikes(corpus):
+    name = "look-alike footage (testsrc2)"
+    path, _ = corpus(name, NEGATIVE[name])
+    unverified = fastloop.scan(path, verify=False)
+    assert unverified.loops, "the hash alone should match this look-alike footage"
+    assert fastloop.scan(path).loops == []
 
 
 def test_min_length_filters_short_copies(corpus):
