@@ -44,92 +44,121 @@ BATCH = 8192
 
 def _name(hours: float, width: int, height: int, preset: str, copies: int) -> str:
     key = hashlib.sha1(
-        json.dumps([hours, width, height, preset, copies, COPY_S, "footage-v1"]).encode()
+        json.dumps([hours, width, height, preset, copies, COPY_S, "footage-v2"]).encode()
     ).hexdigest()[:8]
     return f"day-{hours:g}h-{width}x{height}-{preset}-{key}.mp4"
+
+
+def _encode_part(cmd: list[str], footage: Footage, src: np.ndarray, errors: list) -> None:
+    """Render footage frames ``src`` batch by batch into one encoder's stdin."""
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        try:
+            for a in range(0, len(src), BATCH):
+                proc.stdin.write(footage.frames(src[a : a + BATCH]).tobytes())
+            proc.stdin.close()
+            if proc.wait() != 0:
+                raise RuntimeError(f"ffmpeg failed to encode {cmd[-1]}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    except BaseException as exc:  # reported by the caller
+        errors.append(exc)
 
 
 def make_video(
     path: str, hours: float, width: int, height: int, preset: str, copies: int, log=print
 ) -> dict:
-    """Render, plant copies, encode once; return the manifest (and write it as JSON)."""
+    """Render, plant copies, encode once; return the manifest (and write it as JSON).
+
+    At 128x72 one x264 is fastest single-threaded, so the frames are cut in one part
+    per core, each encoded by its own single-threaded x264 (fed by its own thread),
+    and the parts are joined without re-encoding (concat demuxer, stream copy;
+    ``ultrafast`` has no B-frames, so the timestamps simply continue)."""
     frames = round(hours * 3600 * FPS)
     length = COPY_S * FPS
     rng = np.random.default_rng(2026)
     plan = plan_copies(frames, copies, length, rng)
     src = source_index(frames, plan, length)
     footage = Footage(fps=FPS)
-    cmd = [
-        ffmpeg_exe(),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "-s",
-        f"{footage.width}x{footage.height}",
-        "-r",
-        str(FPS),
-        "-i",
-        "pipe:",
-        "-vf",
-        f"scale={width}:{height}:flags=bicubic,format=yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        preset,
-        "-crf",
-        "23",
-        "-g",
-        "250",
-        "-f",
-        "mp4",
-        path + ".part",
-    ]
+    exe = ffmpeg_exe()
+    parts = max(1, min(os.cpu_count() or 1, frames // 9000))
+    bounds = np.linspace(0, frames, parts + 1).astype(int)
     log(f"  making {os.path.basename(path)}: {frames:,} frames, {copies} copies of {COPY_S} s")
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    assert proc.stdin is not None
-    # render the next batch while ffmpeg encodes this one (numpy releases the GIL)
-    batches = [(i, min(i + BATCH, frames)) for i in range(0, frames, BATCH)]
-    ready: dict[int, bytes] = {}
-    cond = threading.Condition()
-
-    def render() -> None:
-        for k, (a, b) in enumerate(batches):
-            data = footage.frames(src[a:b]).tobytes()
-            with cond:
-                while len(ready) >= 4:
-                    cond.wait()
-                ready[k] = data
-                cond.notify_all()
-
-    worker = threading.Thread(target=render, daemon=True)
-    worker.start()
-    last = t
-    try:
-        for k, (_, b) in enumerate(batches):
-            with cond:
-                while k not in ready:
-                    cond.wait()
-                data = ready.pop(k)
-                cond.notify_all()
-            proc.stdin.write(data)
-            now = time.perf_counter()
-            if now - last > 30:
-                last = now
-                log(f"    {b:,}/{frames:,} frames, {b / (now - t):,.0f} fps")
-        proc.stdin.close()
-        if proc.wait() != 0:
-            raise RuntimeError("ffmpeg failed to encode the day video")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    names = [f"{path}.part{k}.mp4" for k in range(parts)]
+    threads, errors = [], []
+    for k in range(parts):
+        cmd = [
+            exe,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-s",
+            f"{footage.width}x{footage.height}",
+            "-r",
+            str(FPS),
+            "-i",
+            "pipe:",
+            "-vf",
+            f"scale={width}:{height}:flags=bicubic,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-threads",
+            "1",
+            "-preset",
+            preset,
+            "-crf",
+            "23",
+            "-g",
+            "250",
+            "-f",
+            "mp4",
+            names[k],
+        ]
+        th = threading.Thread(
+            target=_encode_part, args=(cmd, footage, src[bounds[k] : bounds[k + 1]], errors)
+        )
+        th.start()
+        threads.append(th)
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+    listing = path + ".parts.txt"
+    with open(listing, "w") as fh:
+        fh.writelines(f"file '{os.path.basename(n)}'\n" for n in names)
+    subprocess.run(
+        [
+            exe,
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            listing,
+            "-c",
+            "copy",
+            "-f",
+            "mp4",
+            path + ".part",
+        ],
+        check=True,
+    )
+    for n in [*names, listing]:
+        os.remove(n)
     dt = time.perf_counter() - t
     os.replace(path + ".part", path)
     meta = {
@@ -139,7 +168,7 @@ def make_video(
         "width": width,
         "height": height,
         "fps": FPS,
-        "encoder": f"libx264 {preset} crf 23",
+        "encoder": f"libx264 {preset} crf 23, {parts} single-threaded parts joined",
         "copies": copies,
         "copy_frames": length,
         "plan": plan,
@@ -225,6 +254,19 @@ def scan(meta: dict, log=print) -> dict:
     return out
 
 
+def limit(meta: dict, log=print) -> dict:
+    """ffmpeg alone on the day video, as in the main bench: two single-threaded
+    processes, one per half, same filter, null muxer."""
+    from .common import run_parallel
+    from .contenders import limit_halves_args
+
+    t = time.perf_counter()
+    run_parallel(limit_halves_args(meta["path"], meta["frames"] / FPS))
+    dt = time.perf_counter() - t
+    log(f"  limit (ffmpeg alone, 2 halves): {dt:.1f} s ({meta['frames'] / dt:,.0f} fps)")
+    return {"wall_s": dt, "fps": meta["frames"] / dt}
+
+
 def extrapolation(results_path: str) -> dict:
     if not os.path.exists(results_path):
         return {}
@@ -244,6 +286,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--flatness", action="store_true", help="also scan a 1/4-as-long video")
     ap.add_argument("--workdir", help="cache folder for the videos")
     ap.add_argument("--out", default=HERE, help="where day24.json goes (and RESULTS.md)")
+    ap.add_argument("--no-limit", action="store_true", help="skip ffmpeg alone on the video")
     ap.add_argument("--delete", action="store_true", help="delete the videos afterwards")
     args = ap.parse_args(argv)
     folder = workdir(args.workdir)
@@ -262,6 +305,11 @@ def main(argv=None) -> dict:
             ),
         )
     scans = [scan(v) for v in videos]
+    lim = None if args.no_limit else limit(big)
+    if lim:
+        scans[-1]["limit"] = lim
+        scans[-1]["vs_limit"] = lim["wall_s"] / scans[-1]["wall_s"]
+        print(f"  scan fps / limit fps: {scans[-1]['vs_limit']:.2f}")
     result.update(
         {
             k: big[k]

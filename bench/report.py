@@ -357,14 +357,15 @@ def day24_markdown(day: dict) -> list[str]:
         f"{day['copy_frames']} frames; made in {_h(day['make_s'])} "
         f"({day['make_fps']:,.0f} fps, {day['encoder']}), {day['mbytes']:.0f} MB.",
         "",
-        "| video | frames | scan wall | fps | fastloop peak RSS | ffmpeg peak RSS (largest "
-        "child / all at once) | loops found | planted found | recall | precision |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| video | frames | scan wall | fps | x limit | fastloop peak RSS | ffmpeg peak RSS "
+        "(largest child / all at once) | loops found | planted found | recall | precision |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in day["scans"]:
         mem = s["memory"]
+        vs = f"{s['vs_limit']:.2f}" if "vs_limit" in s else "-"
         L.append(
-            f"| {s['hours']} h | {s['frames']:,} | {_h(s['wall_s'])} | {s['fps']:,.0f} | "
+            f"| {s['hours']} h | {s['frames']:,} | {_h(s['wall_s'])} | {s['fps']:,.0f} | {vs} | "
             f"{mem['fastloop_peak_rss_mb']:.0f} MB | {mem['ffmpeg_peak_rss_mb_max_child']:.0f} / "
             f"{mem['ffmpeg_peak_rss_mb_sum']:.0f} MB | {s['loops']} | "
             f"{s['planted_found']}/{s['planted']} | {s['score']['recall']:.3f} | "

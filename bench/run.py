@@ -39,8 +39,10 @@ FAST = [
     "fastloop-fingerprint",
 ]
 SLOW = ["blog-bytes", "blog-ahash"]
-#: On the veryfast clip (reported if time allows): the limit and fastloop only.
-VERYFAST_SET = ["limit-halves", "limit-threads", "ffmpeg-null", "fastloop-ffmpeg", "fastloop-scan"]
+#: Diagnostics (not in a target): fewer rounds on the 1080p clips.
+DIAG = ["numpy-pipe", "fastloop-scan-noverify", "fastloop-ffmpeg"]
+#: On the veryfast clip (reported if time allows): the limit and the scan.
+VERYFAST_SET = ["limit-halves", "limit-threads", "fastloop-scan"]
 
 
 def log(msg: str) -> None:
@@ -90,11 +92,11 @@ def summarize(meta: dict, series: dict[str, Series]) -> dict:
     return {"clip": meta, "limit": limit, "contenders": rows}
 
 
-def bench_clip(meta: dict, names: list[str], rounds: int, slow_rounds: int) -> dict:
+def bench_clip(meta: dict, names: list[str], rounds: int, only: dict[str, int]) -> dict:
     fns = contenders.make(meta)
     series = {n: Series(n, contenders.LABELS[n], meta["frames"]) for n in names}
-    only = {n: slow_rounds for n in names if n in SLOW}
-    log(f"  {meta['name']}: {len(names)} contenders, {rounds} rounds (blog: {slow_rounds})")
+    fewer = ", ".join(f"{n}: {k}" for n, k in only.items() if n in names)
+    log(f"  {meta['name']}: {len(names)} contenders, {rounds} rounds ({fewer or 'all'})")
     alternate([(n, fns[n]) for n in names], rounds, series, log, only)
     out = summarize(meta, series)
     out["fastloop_ranges"] = contenders.fastloop_ranges(meta["path"])
@@ -171,9 +173,11 @@ def main(argv=None) -> dict:
     t_start = time.perf_counter()
     folder = workdir(args.workdir)
     quick = args.quick
-    r360 = args.rounds or (2 if quick else 5)
+    r360 = args.rounds or (2 if quick else 4)
     r1080 = args.rounds or (2 if quick else 3)
     slow = 1 if quick else 2
+    only360 = {n: (1 if quick else 3) for n in SLOW}
+    only1080 = {**{n: slow for n in SLOW}, **{n: min(r1080, 2) for n in DIAG}}
     results: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
@@ -203,14 +207,15 @@ def main(argv=None) -> dict:
     results["warm_up_s"] = warm_up(metas["360p"], FAST + SLOW)
     results["e2e"] = {}
     log("end to end, 360p")
-    results["e2e"]["360p"] = bench_clip(metas["360p"], FAST + SLOW, r360, 1 if quick else 3)
+    results["e2e"]["360p"] = bench_clip(metas["360p"], FAST + SLOW, r360, only360)
     if "1080p" in metas:
         log("end to end, 1080p (medium)")
         preread(metas["1080p"]["path"])
-        results["e2e"]["1080p"] = bench_clip(metas["1080p"], FAST + SLOW, r1080, slow)
+        results["e2e"]["1080p"] = bench_clip(metas["1080p"], FAST + SLOW, r1080, only1080)
     if "1080p-veryfast" in metas and "1080p" in metas:
         done = results["e2e"]["1080p"]["contenders"]
-        estimate = sum(done[n]["median_s"] for n in VERYFAST_SET) * r1080 + 150
+        rvf = 2 if quick else min(r1080, 2)
+        estimate = sum(done[n]["median_s"] for n in VERYFAST_SET) * rvf + 150
         spent = time.perf_counter() - t_bench
         if spent + estimate > args.budget:
             log(f"  veryfast clip skipped: {spent:.0f} s spent, {estimate:.0f} s more needed")
@@ -219,7 +224,7 @@ def main(argv=None) -> dict:
             log("end to end, 1080p (veryfast)")
             preread(metas["1080p-veryfast"]["path"])
             results["e2e"]["1080p-veryfast"] = bench_clip(
-                metas["1080p-veryfast"], VERYFAST_SET, r1080, 0
+                metas["1080p-veryfast"], VERYFAST_SET, rvf, {}
             )
 
     if not args.no_cold:

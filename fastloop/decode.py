@@ -38,6 +38,9 @@ from .util import hms
 SEEKABLE_FORMATS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi")
 #: Seconds decoded before a range's start, to make sure the seek lands before it.
 SEEK_MARGIN_S = 2.0
+#: The same for fetching single frames (``grab``): decoding from the keyframe is the
+#: cost, so no more than a rounding margin.
+GRAB_MARGIN_S = 0.1
 #: Ranges shorter than this are not worth a process of their own.
 MIN_RANGE_S = 20.0
 BATCH_FRAMES = 4096
@@ -525,6 +528,7 @@ def grab(
     *,
     info: VideoInfo | None = None,
     timeout: float = 120.0,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fetch the frames shown at ``times_s`` (seconds from the start of the video, as
     in :attr:`Fingerprint.pts`) by seeking, as gray ``size`` (w, h) pictures.
@@ -550,7 +554,9 @@ def grab(
     # decoded from the start (as decode() does for them).
     seekable = any(c in SEEKABLE_FORMATS for c in info.container.split(","))
     # -ss and -to count from the start of the file; select sees absolute timestamps.
-    seek = ["-ss", f"{max(0.0, times.min() - SEEK_MARGIN_S):.6f}"] if seekable else []
+    # ffmpeg seeks to the keyframe before -ss by itself; the small margin only keeps
+    # the accurate seek from dropping the wanted frame on a rounding tie
+    seek = ["-ss", f"{max(0.0, times.min() - GRAB_MARGIN_S):.6f}"] if seekable else []
     args = [
         exe,
         "-nostdin",
@@ -558,9 +564,10 @@ def grab(
         "-loglevel",
         "error",
         "-copyts",
+        *(["-threads", str(threads)] if threads else []),
         *seek,
         "-to",
-        f"{times.max() + 1.0:.6f}",
+        f"{times.max() + GRAB_MARGIN_S:.6f}",
         "-i",
         input_url(path),
         "-map",

@@ -25,8 +25,9 @@ from .loops import Loop
 VERIFY_SIZE = (128, 128)
 #: ...in 8x8 blocks; a pair is a copy when no block's mean |difference| exceeds this.
 MAX_BLOCK_DIFF = 16.0
-#: Frames sampled per loop; occurrences compared all with all...
+#: Frames sampled per loop, SAMPLE_STEP frames apart; occurrences compared all with all...
 FRAMES_PER_LOOP = 3
+SAMPLE_STEP = 4
 CHECK_OCCURRENCES = 6
 #: ...and, when some disagree, how many more are checked one by one.
 MAX_CHECKED = 500
@@ -58,19 +59,24 @@ def block_diff(a: np.ndarray, b: np.ndarray, block: int = 8) -> float:
 
 
 def _sample_offsets(fp: Fingerprint, lp: Loop) -> np.ndarray:
-    """Offsets into the loop where the picture moves most (most telling), spread out."""
+    """Offsets into the loop of ``FRAMES_PER_LOOP`` frames a few frames apart, where
+    the picture moves most (most telling). Close together, because fetching a frame
+    costs decoding from the keyframe before it: one short stretch per occurrence."""
     start = lp.occurrences[0].start_frame
     n = lp.length_frames
     if n <= FRAMES_PER_LOOP:
         return np.arange(n)
     from .hashing import hamming
 
+    step = max(1, min(SAMPLE_STEP, (n - 1) // (FRAMES_PER_LOOP - 1)))
+    span = step * (FRAMES_PER_LOOP - 1)
     h = fp.hashes[start : start + n]
     motion = np.zeros(n, np.int64)
     motion[1:] = hamming(h[1:], h[:-1])
-    motion[fp.contrast[start : start + n] <= 4] = -1
-    parts = np.array_split(np.arange(n), FRAMES_PER_LOOP)
-    return np.array([p[np.argmax(motion[p])] for p in parts])
+    motion[fp.contrast[start : start + n] <= 4] = -n * 576
+    score = np.convolve(motion, np.ones(span + 1, np.int64), "valid")  # window sums
+    first = int(np.argmax(score))
+    return first + step * np.arange(FRAMES_PER_LOOP)
 
 
 def _picks(lp: Loop) -> list:
@@ -84,17 +90,22 @@ def _window_ok(path, fp, info, starts, offsets, shift) -> tuple[np.ndarray, np.n
     show the same picture at 128x128 for every sampled occurrence p, and ``specific[k]``,
     each agrees clearly better than with the partner's neighbours ``shift`` frames
     away (a still view agrees with every moment of itself)."""
-    from .decode import grab
 
     n = len(fp)
     grabbed = []
-    for s in starts:
-        idx = s + offsets
-        inside = (idx >= 0) & (idx < n)
+    masks = [((s + offsets) >= 0) & ((s + offsets) < n) for s in starts]
+    todo = [i for i, m in enumerate(masks) if m.any()]
+    got = dict(
+        zip(
+            todo,
+            _grab_all(path, info, [fp.pts[(starts[i] + offsets)[masks[i]]] for i in todo]),
+            strict=True,
+        )
+    )
+    for i, inside in enumerate(masks):
         frames = np.zeros((len(offsets), VERIFY_SIZE[1], VERIFY_SIZE[0]), np.uint8)
-        if inside.any():
-            got, _ = grab(path, fp.pts[idx[inside]], VERIFY_SIZE, info=info)
-            frames[inside] = got
+        if i in got:
+            frames[inside] = got[i]
         grabbed.append((frames, inside))
     (f0, in0) = grabbed[0]
     m = len(offsets)
@@ -198,15 +209,26 @@ def refine(path, fp: Fingerprint, lp: Loop, info, max_distance: int | None = Non
     return Loop(new_len, end_s - occ[0].start_s, lp.mean_distance, occ)
 
 
+def _grab_all(path, info, requests: list[np.ndarray]) -> list[np.ndarray]:
+    """Frames for several lists of timestamps, one single-threaded ffmpeg per list,
+    as many at a time as there are cores (one decoder per core beats one decoder
+    with threads; each seek decodes up to a whole group of pictures)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .decode import grab
+
+    workers = max(1, min(len(requests), os.cpu_count() or 1))
+    if workers == 1:
+        return [grab(path, t, VERIFY_SIZE, info=info)[0] for t in requests]
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(grab, path, t, VERIFY_SIZE, info=info, threads=1) for t in requests]
+        return [f.result()[0] for f in futures]
+
+
 def _occurrence_scores(path, fp, info, lp: Loop, offs, which) -> np.ndarray:
     """scores[a, b]: median worst-block difference between occurrences which[a] and
     which[b] over the sampled offsets."""
-    from .decode import grab
-
-    frames = [
-        grab(path, fp.pts[lp.occurrences[i].start_frame + offs], VERIFY_SIZE, info=info)[0]
-        for i in which
-    ]
+    frames = _grab_all(path, info, [fp.pts[lp.occurrences[i].start_frame + offs] for i in which])
     m = len(which)
     scores = np.zeros((m, m))
     for a in range(m):
