@@ -46,31 +46,31 @@ def _ahash_batch(frames, out, contrast):
     """Average hash of ``frames`` (uint8[n, P], P = N*N) into ``out`` (uint64[n, W]).
 
     Bit p is set when ``P * pixel[p] > sum(frame)``: imagehash's strict ``pixel > mean``
-    in integers. Bits are packed row-major, most significant first; the last word is
-    padded with zeros. ``contrast[f]`` receives max - min of the frame (0 = flat).
+    in integers, computed as ``pixel > sum // P`` (the same for integer pixels, and a
+    comparison LLVM vectorises). Bits are packed row-major, most significant first;
+    the last word is padded with zeros. ``contrast[f]`` receives max - min of the
+    frame (0 = flat).
     """
     n, npix = frames.shape
     nwords = out.shape[1]
     for f in range(n):
-        total = 0
-        lo = 255
-        hi = 0
+        total = np.int32(0)  # 64 * 64 * 255 fits: int32 lets LLVM vectorise the sums
+        lo = np.uint8(255)
+        hi = np.uint8(0)
         for p in range(npix):
-            v = np.int64(frames[f, p])
-            total += v
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
+            v = frames[f, p]
+            total += np.int32(v)
+            lo = min(lo, v)
+            hi = max(hi, v)
         contrast[f] = hi - lo if npix > 0 else 0
-        p = 0
+        t = np.int32(total // npix) if npix > 0 else np.int32(0)
         for w in range(nwords):
+            base = w * 64
+            m = min(64, npix - base)
             word = np.uint64(0)
-            for _b in range(64):
-                word <<= _ONE
-                if p < npix and np.int64(frames[f, p]) * npix > total:
-                    word |= _ONE
-                p += 1
+            for b in range(m):
+                bit = np.uint64(1) if np.int32(frames[f, base + b]) > t else np.uint64(0)
+                word |= bit << np.uint64(63 - b)
             out[f, w] = word
 
 
