@@ -354,14 +354,21 @@ def main(argv=None) -> dict:
                 if os.path.exists(p):
                     os.remove(p)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "day24.json"), "w") as fh:
-        json.dump(result, fh, indent=1)
+    # bench/day24.json keeps the latest run of every length ("1h", "24h", ...)
+    day_path = os.path.join(args.out, "day24.json")
+    runs = {}
+    if os.path.exists(day_path):
+        with open(day_path) as fh:
+            runs = json.load(fh).get("runs", {})
+    runs[f"{args.hours:g}h"] = result
+    with open(day_path, "w") as fh:
+        json.dump({"runs": runs}, fh, indent=1)
     if os.path.exists(results_path):  # refresh RESULTS.md with this run
         from .report import markdown
 
         with open(results_path) as fh:
             res = json.load(fh)
-        res["day24"] = result
+        res["day24"] = {"runs": runs}
         with open(results_path, "w") as fh:
             json.dump(res, fh, indent=1)
         with open(os.path.join(args.out, "RESULTS.md"), "w") as fh:

@@ -237,6 +237,11 @@ def main(argv=None) -> dict:
     results["kernel"] = kernel.run_kernels(
         n=kn, numpy_n=kn // 10, python_n=kn // 100, rounds=2 if quick else 3, log=log
     )
+    results["blog_frame_ms"] = kernel.blog_frame_costs()
+    log(
+        "    per 1080p RGB frame: "
+        + ", ".join(f"{k} {v:.1f} ms" for k, v in results["blog_frame_ms"].items())
+    )
     log("start-up (fresh processes)")
     results["startup"] = kernel.startup(rounds=2 if quick else 3, log=log)
 
