@@ -102,6 +102,7 @@ def _fingerprint_cached(path, size, progress, workers, log, cache, t0) -> Finger
         return done
     info = probe(path)
     check_budget(info, size)
+    _warm_kernels(size)
     if workers is None:
         workers = os.cpu_count() or 1
     for attempt in range(2):
@@ -148,6 +149,21 @@ def _fingerprint_cached(path, size, progress, workers, log, cache, t0) -> Finger
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _warm_kernels(size: int) -> None:
+    """Load numba and the hash kernel's cached code in a thread, while ffmpeg starts:
+    otherwise the first batch waits for it and ffmpeg stalls on a full pipe."""
+
+    def warm() -> None:
+        try:
+            from .hashing import ahash_with_contrast
+
+            ahash_with_contrast(np.zeros((1, size, size), np.uint8))
+        except Exception:
+            pass
+
+    threading.Thread(target=warm, daemon=True).start()
+
+
 def check_budget(info, hash_size: int, memory_bytes: int | None = None) -> None:
     """Refuse, before any allocation, a video whose hashes would not fit in memory."""
     from .errors import InputError
@@ -183,24 +199,28 @@ def _fingerprint_once(path, size, progress, workers, log, decode, hash_fn, t0) -
 
     info = probe(path)
     check_budget(info, size)
+    _warm_kernels(size)
     info, dec = decode(
         path, size, on_frames, info=info, workers=workers, progress=progress, log=log
     )
-    hashes, contrast = [], []
+    # keep each range's own frames, batch by batch, so that the hashes exist at most
+    # twice (the batches and the result) on the way to one array
+    hashes = [np.empty((0, words_for(size)), np.uint64)]
+    contrast = [np.empty(0, np.uint8)]
     for r, keep in enumerate(dec.keep):
-        chunks = parts.get(r, [])
-        h = (
-            np.concatenate([c[0] for c in chunks])
-            if chunks
-            else np.empty((0, words_for(size)), np.uint64)
-        )
-        c = np.concatenate([c[1] for c in chunks]) if chunks else np.empty(0, np.uint8)
-        hashes.append(h[keep[: len(h)]])
-        contrast.append(c[keep[: len(c)]])
+        at = 0
+        for h, c in parts.pop(r, []):
+            k = keep[at : at + len(h)]
+            at += len(h)
+            whole = bool(k.all())
+            hashes.append(h if whole else h[k])
+            contrast.append(c if whole else c[k])
     meta = info.to_dict()
     meta["timing"] = {"decode_s": time.perf_counter() - t0, "hash_s": hash_time[0]}
+    hashes_all = np.concatenate(hashes)
+    del hashes
     return Fingerprint(
-        hashes=np.concatenate(hashes),
+        hashes=hashes_all,
         pts=dec.pts,
         contrast=np.concatenate(contrast),
         hash_size=size,
