@@ -341,13 +341,18 @@ def scan(
         dmax = params.resolved_distance(fp.hash_size)
         checked = verify_loops(video, fp, loops, log=log, max_distance=dmax) if loops else []
         loops = [lp for lp, v in checked if v.confirmed and lp.length_frames >= min_len]
-        verified = True
+        verified = all(v.checked for _, v in checked)
+        if not verified:
+            fp.warnings.append(
+                "some loops could not be checked on the video (frames "
+                "could not be fetched again): reported as the hash found them"
+            )
     else:
         loops = search(fp, params).loops
     t2 = time.perf_counter()
     timing["match_s"] = t2 - t1
     timing["total_s"] = t2 - t0
-    return ScanResult(fp, loops, params, timing, verified=verified or not verify)
+    return ScanResult(fp, loops, params, timing, verified=verified and verify)
 
 
 def buckets(fp: Fingerprint, min_size: int = 2) -> list[np.ndarray]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import DecodeError
 from .fingerprint import Fingerprint
 from .loops import Loop
 
@@ -47,6 +48,8 @@ class Verdict:
     confirmed: bool
     block_diff: float  # median over the sampled pairs of the worst block difference
     pairs: int
+    #: False when frames could not be fetched (a damaged stretch): the hash's word stands
+    checked: bool = True
 
 
 def block_diff(a: np.ndarray, b: np.ndarray, block: int = 8) -> float:
@@ -295,7 +298,15 @@ def verify_loops(
     info = probe(path)
     out = []
     for lp in loops:
-        checked, verdict = _check(path, fp, info, lp)
+        try:
+            checked, verdict = _check(path, fp, info, lp)
+        except DecodeError as exc:
+            # a whole scan is not thrown away because one stretch cannot be fetched
+            # again: the loop is kept as the hash found it, and said to be unchecked
+            if log:
+                log(f"verify: loop at frame {lp.occurrences[0].start_frame} not checked: {exc}")
+            out.append((lp, Verdict(True, float("nan"), 0, checked=False)))
+            continue
         if log:
             state = "confirmed" if verdict.confirmed else "rejected"
             dropped = len(lp.occurrences) - (len(checked.occurrences) if checked else 0)
@@ -311,7 +322,10 @@ def verify_loops(
         lp = checked
         if refine_boundaries:
             before = (lp.occurrences[0].start_frame, lp.length_frames)
-            lp = refine(path, fp, lp, info, max_distance)
+            try:
+                lp = refine(path, fp, lp, info, max_distance)
+            except DecodeError:
+                pass  # keep the boundaries the hash found
             if log and before != (lp.occurrences[0].start_frame, lp.length_frames):
                 log(
                     f"verify: boundaries refined from frame {before[0]} + {before[1]} "

@@ -195,3 +195,19 @@ def test_planted_copies_are_found_exactly(seed, copies, noise):
     result = search(_fingerprint_of(h), LoopParams())
     s = score(result.loops, np.array(truth))
     assert s["recall"] >= 0.99 and s["precision"] >= 0.995, (s, copies)
+
+
+def test_frames_that_cannot_be_fetched_again_do_not_lose_the_scan(corpus, monkeypatch):
+    from fastloop import decode
+    from fastloop.errors import DecodeError
+
+    path, truth = corpus("one splice", POSITIVE["one splice"])
+
+    def broken(*args, **kwargs):
+        raise DecodeError("damaged stretch")
+
+    monkeypatch.setattr(decode, "grab", broken)
+    result = fastloop.scan(path)
+    assert not result.verified
+    assert any("could not be checked" in w for w in result.fingerprint.warnings)
+    assert score(result.loops, truth)["recall"] >= 0.99  # the hash's loops are kept
