@@ -70,19 +70,16 @@ def fingerprint(
     >>> fp.hashes.shape
     (1800, 9)
     """
-    from .decode import _SeekMissed, decode
-    from .hashing import ahash_with_contrast
+    from .decode import _SeekMissed
 
     size = _check_size(hash_size)
     t0 = time.perf_counter()
     if cache is not None:
         return _fingerprint_cached(path, size, progress, workers, log, cache, t0)
     try:
-        return _fingerprint_once(
-            path, size, progress, workers, log, decode, ahash_with_contrast, t0
-        )
+        return _fingerprint_once(path, size, progress, workers, log, t0)
     except _SeekMissed:
-        return _fingerprint_once(path, size, progress, 1, log, decode, ahash_with_contrast, t0)
+        return _fingerprint_once(path, size, progress, 1, log, t0)
 
 
 def _fingerprint_cached(path, size, progress, workers, log, cache, t0) -> Fingerprint:
@@ -183,7 +180,10 @@ def check_budget(info, hash_size: int, memory_bytes: int | None = None) -> None:
         )
 
 
-def _fingerprint_once(path, size, progress, workers, log, decode, hash_fn, t0) -> Fingerprint:
+def _fingerprint_once(path, size, progress, workers, log, t0) -> Fingerprint:
+    from .decode import decode
+    from .hashing import ahash_with_contrast as hash_fn
+
     parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
     hash_time = [0.0]
     lock = threading.Lock()

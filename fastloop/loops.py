@@ -185,30 +185,22 @@ def search(
 def _group(fp: Fingerprint, roots: np.ndarray, size: np.ndarray, min_len: int) -> list[Loop]:
     n = len(roots)
     copied = size >= 2
-    x = np.arange(n)
     cont = np.zeros(n, bool)
     cont[1:] = copied[1:] & copied[:-1] & (roots[1:] == roots[:-1] + 1)
     starts = np.flatnonzero(copied & ~cont)
-    ends = np.append(starts[1:], n)
     # a stretch ends where continuity breaks, not at the next start
     brk = np.flatnonzero(~np.append(cont[1:], False) & copied)
     ends = brk[np.searchsorted(brk, starts)] + 1
-    del x
     r0 = roots[starts]
     r1 = r0 + (ends - starts)
     keep = (ends - starts) >= 2
-    starts, ends, r0, r1 = starts[keep], ends[keep], r0[keep], r1[keep]
+    starts, r0, r1 = starts[keep], r0[keep], r1[keep]
     if not len(starts):
         return []
-    tol = 0  # exact root intervals: merging near-equal ones extrapolated a frame
-    order = np.lexsort((r1, r0))
-    clusters: list[tuple[int, int]] = []
-    for i in order:
-        if clusters and abs(clusters[-1][0] - r0[i]) <= tol and abs(clusters[-1][1] - r1[i]) <= tol:
-            c0, c1 = clusters[-1]
-            clusters[-1] = (min(c0, r0[i]), max(c1, r1[i]))
-        else:
-            clusters.append((int(r0[i]), int(r1[i])))
+    # one loop per distinct root interval (exact: merging near-equal intervals
+    # extrapolated a copy by a frame); its occurrences are every stretch whose root
+    # interval contains it, so a part copied again is a loop of its own
+    clusters = sorted({(int(a), int(b)) for a, b in zip(r0, r1, strict=True)})
     loops = []
     seen: set[tuple] = set()
     pts = fp.pts
@@ -217,12 +209,9 @@ def _group(fp: Fingerprint, roots: np.ndarray, size: np.ndarray, min_len: int) -
         length = c1 - c0
         if length < min_len:
             continue
-        inside = (r0 <= c0 + tol) & (r1 >= c1 - tol)
+        inside = (r0 <= c0) & (r1 >= c1)
         occ_starts = np.unique(starts[inside] + (c0 - r0[inside]))
         occ_starts = occ_starts[(occ_starts >= 0) & (occ_starts + length <= n)]
-        # occurrences that overlap each other by more than a frame are one occurrence
-        if len(occ_starts) > 1:
-            occ_starts = occ_starts[np.append(True, np.diff(occ_starts) > tol)]
         if len(occ_starts) < 2:
             continue
         key = (length, tuple(occ_starts.tolist()))
