@@ -37,15 +37,14 @@ CHUNK_SECONDS = 30.0
 _MB = 1 << 20
 
 
-def file_key(path: str, hash_size: int) -> str:
+def file_key(path: str, hash_size: int, variant: str = "") -> str:
     """Identity of a video file and the hash settings, as a folder name."""
     st = os.stat(path)
     h = hashlib.blake2b(digest_size=12)
-    h.update(
-        json.dumps(
-            [os.path.abspath(path), st.st_size, st.st_mtime_ns, hash_size, FORMAT_VERSION]
-        ).encode()
-    )
+    ident = [os.path.abspath(path), st.st_size, st.st_mtime_ns, hash_size, FORMAT_VERSION]
+    if variant:  # e.g. "fast": other frames, other hashes
+        ident.append(variant)
+    h.update(json.dumps(ident).encode())
     with open(path, "rb") as fh:
         h.update(fh.read(_MB))
         fh.seek(max(0, st.st_size - _MB))
@@ -88,8 +87,8 @@ class _Live:
 class Checkpoint:
     """The cache folder of one video and hash size (see the module docstring)."""
 
-    def __init__(self, cache_dir: str | os.PathLike, path: str, hash_size: int):
-        self.dir = os.path.join(os.fspath(cache_dir), file_key(path, hash_size))
+    def __init__(self, cache_dir: str | os.PathLike, path: str, hash_size: int, variant: str = ""):
+        self.dir = os.path.join(os.fspath(cache_dir), file_key(path, hash_size, variant))
         os.makedirs(self.dir, exist_ok=True)
         self.path = path
         self.hash_size = hash_size

@@ -280,6 +280,14 @@ def format_csv(results) -> str:
     "128x128): faster, but look-alike footage may then be reported.",
 )
 @click.option(
+    "--fast",
+    is_flag=True,
+    help="Decode only the frames other frames refer to (ffmpeg -skip_frame noref): "
+    "1.3-2x faster on H.264/HEVC with B-frames, no gain without them. Skipped frames "
+    "take a neighbour's hash; every loop boundary is then put back on the right "
+    "frame by decoding a short stretch around it in full.",
+)
+@click.option(
     "--plot",
     type=click.Path(dir_okay=False),
     help="Also draw the loop map (every matched pair of frames, and a timeline of "
@@ -298,6 +306,7 @@ def scan(
     workers,
     cache,
     no_verify,
+    fast,
     plot,
 ) -> None:
     """Find the loops of one or more videos.
@@ -313,6 +322,7 @@ def scan(
       fastloop fingerprint upload.mp4 -o up.npz && fastloop scan --from-fingerprint up.npz
       fastloop scan upload.mp4 --plot loopmap.png
       fastloop scan day.mp4 --cache ~/.cache/fastloop   (Ctrl-C, then run it again)
+      fastloop scan day.mp4 --fast
     """
     from .api import scan as api_scan
     from .fingerprint import Fingerprint
@@ -347,6 +357,7 @@ def scan(
                         log=ctx.log,
                         cache=cache,
                         verify=not no_verify,
+                        fast=fast,
                     )
                 finally:
                     bar.close()
@@ -389,8 +400,13 @@ def scan(
     "resumes where it stopped when run again, and a finished one is reused at once "
     "(re-scanning with other thresholds costs no decode).",
 )
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Decode only the frames other frames refer to (see `fastloop scan --fast`).",
+)
 @pass_ctx
-def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache) -> None:
+def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache, fast) -> None:
     """Hash every frame of VIDEO and save hashes + timestamps to one .npz file.
 
     Scanning the saved file (`fastloop scan --from-fingerprint FILE`) with other
@@ -401,12 +417,17 @@ def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache) -> None:
     bar = ctx.bar(os.path.basename(video))
     try:
         ctx.resume_hint = (video, cache)
-        fp = api_fingerprint(video, hash_size, bar, workers=workers, log=ctx.log, cache=cache)
+        fp = api_fingerprint(
+            video, hash_size, bar, workers=workers, log=ctx.log, cache=cache, fast=fast
+        )
     finally:
         bar.close()
+    for w in fp.warnings:
+        ctx.warn(f"{display_path(video)}: {w}")
     fp.save(output)
     if not ctx.quiet:
-        click.echo(f"{output}: {len(fp)} frames, {fp.hash_size}x{fp.hash_size} hashes")
+        skipped = f" ({int(fp.filled.sum())} not decoded)" if fp.decoded is not None else ""
+        click.echo(f"{output}: {len(fp)} frames{skipped}, {fp.hash_size}x{fp.hash_size} hashes")
 
 
 @cli.command()

@@ -49,6 +49,13 @@ BATCH_BYTES = 16 << 20
 #: Largest frame ``buckets --exact`` accepts (16K x 16K); hashes never see big frames.
 MAX_FRAME_PIXELS = 1 << 28
 
+#: Decoder options of ``--fast``: frames no other frame refers to (most B-frames)
+#: are not decoded at all, and the deblocking filter is skipped in the others. The
+#: missing frames are filled in from their neighbours (:func:`packet_times` gives the
+#: full frame grid) and loop boundaries are put back on full-rate frames by
+#: verification.
+FAST_INPUT = {"skip_frame": "noref"}
+
 ProgressFn = Callable[[int, int], None]
 #: Stands for the input URL while ffmpeg-python builds the command line: it hashes
 #: every argument as UTF-8, which a file name that is not UTF-8 cannot be.
@@ -73,6 +80,7 @@ def build_args(
     threads: int | None = None,
     loglevel: str = "level+error",
     full_frame: tuple[int, int] | None = None,
+    fast: bool = False,
 ) -> list[str]:
     """The ffmpeg command line for one decode, as a list (pure: easy to test).
 
@@ -80,9 +88,11 @@ def build_args(
     would look exactly like loops); only the first video stream is mapped, so audio,
     subtitles and data are not decoded; ``scale=N:N:flags=area,format=gray`` was the
     fastest chain that does not alias. ``full_frame=(w, h)`` outputs gray frames at that
-    size instead (for ``buckets --exact``).
+    size instead (for ``buckets --exact``). ``fast`` decodes less (see :data:`FAST_INPUT`).
     """
     in_kwargs: dict = {"copyts": None}
+    if fast:
+        in_kwargs.update(FAST_INPUT)
     readrate = os.environ.get("FASTLOOP_READRATE")  # test hook: decode no faster than this
     if readrate:
         in_kwargs["readrate"] = readrate
@@ -190,6 +200,19 @@ def _read_pts(stats_path: str, complete_only: bool = False) -> tuple[np.ndarray,
     return pts, Fraction(int(num), int(den))
 
 
+def _last_time(stats_path: str) -> float | None:
+    """The timestamp (seconds) of the last complete line of a ``pts tb`` stats file."""
+    try:
+        with open(stats_path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(stats_path) - 256))
+            lines = fh.read().split(b"\n")[:-1]  # the last piece may be incomplete
+        pts, tb = lines[-1].split()
+        num, den = tb.split(b"/")
+        return int(pts) * int(num) / int(den)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Worker:
     """One ffmpeg process decoding one range; its frames go to ``on_frames``."""
 
@@ -293,10 +316,12 @@ class _Worker:
 _LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 
 
-def lost_ranges(pts: np.ndarray, info: VideoInfo) -> list[tuple[float, float]]:
+def lost_ranges(
+    pts: np.ndarray, info: VideoInfo, max_gap: float = 1.5
+) -> list[tuple[float, float]]:
     """Stretches ``[a, b)`` (seconds) where frames should be but none came: a gap over
-    1.5 frame intervals between two frames, before the first frame, or between the
-    last frame and the container's duration."""
+    ``max_gap`` frame intervals between two frames, before the first frame, or between
+    the last frame and the container's duration."""
     if len(pts) == 0:
         return [(0.0, info.duration_s)] if info.duration_s > 0 else []
     if info.fps > 0:
@@ -306,18 +331,24 @@ def lost_ranges(pts: np.ndarray, info: VideoInfo) -> list[tuple[float, float]]:
     else:
         return []
     out = []
-    if pts[0] > 1.5 * step:
+    if pts[0] > max_gap * step:
         out.append((0.0, float(pts[0])))
     d = np.diff(pts)
-    for i in np.nonzero(d > 1.5 * step + 1e-6)[0]:
+    for i in np.nonzero(d > max_gap * step + 1e-6)[0]:
         out.append((float(pts[i]) + step, float(pts[i + 1])))
     end = float(pts[-1]) + step
-    if info.duration_s > 0 and info.duration_s - end > 1.5 * step:
+    if info.duration_s > 0 and info.duration_s - end > max_gap * step:
         out.append((end, info.duration_s))
     return out
 
 
-def damage_warnings(info: VideoInfo, pts: np.ndarray, errors: list[list[str]]) -> list[str]:
+#: ``--fast`` skips up to this many frames in a row (x264 allows 16 B-frames).
+FAST_MAX_GAP = 17.5
+
+
+def damage_warnings(
+    info: VideoInfo, pts: np.ndarray, errors: list[list[str]], max_gap: float = 1.5
+) -> list[str]:
     """Warnings for a file ffmpeg found damaged: the time ranges whose frames were lost,
     or, when none was, that pictures may be corrupt. Gaps in the timestamps of a file
     ffmpeg did not complain about are variable frame rate, not damage: no warning."""
@@ -325,7 +356,7 @@ def damage_warnings(info: VideoInfo, pts: np.ndarray, errors: list[list[str]]) -
     if not lines:
         return []
     first = lines[0]
-    lost = lost_ranges(pts, info)
+    lost = lost_ranges(pts, info, max_gap)
     if not lost:
         return [
             f"ffmpeg reported {len(lines)} decoding errors, some pictures may be "
@@ -366,6 +397,7 @@ def decode(
     ranges: list[Range] | None = None,
     on_start: Callable[[list[str]], None] | None = None,
     on_stop: Callable[[], None] | None = None,
+    fast: bool = False,
 ) -> tuple[VideoInfo, Decoded]:
     """Decode ``path`` to gray ``size`` x ``size`` frames, calling
     ``on_frames(range_index, frames)`` with uint8[n, size*size] batches from one
@@ -381,6 +413,9 @@ def decode(
     frames' timestamps in seconds, ranges in order. The ffmpeg children are killed and
     reaped on every exit path: error, KeyboardInterrupt, or an exception raised by
     ``on_frames``.
+
+    ``fast`` decodes only the frames other frames refer to (:data:`FAST_INPUT`);
+    progress is then counted in frame intervals of video time, not frames received.
     """
     exe = find_ffmpeg()
     if info is None:
@@ -417,6 +452,7 @@ def decode(
             threads=threads,
             loglevel=loglevel,
             full_frame=(info.width, info.height) if full_frame else None,
+            fast=fast,
         )
         if log:
             log(" ".join(args))
@@ -426,13 +462,25 @@ def decode(
     done = [0]
     lock = threading.Lock()
 
+    reached = [0.0] * len(ranges)  # fast: seconds of each range decoded so far
+
     def sink(r: int) -> Callable[[np.ndarray], None]:
         def call(frames: np.ndarray) -> None:
             on_frames(r, frames)
-            if progress is not None:
+            if progress is None:
+                return
+            if fast and info.fps > 0:
+                # frames are skipped: count video time, in nominal frames
+                t = _last_time(work[r].stats)
+                if t is not None:
+                    lo = ranges[r].start_s if ranges[r].start_s is not None else info.start_s
+                    reached[r] = max(reached[r], t - lo)
                 with lock:
-                    done[0] += len(frames)
-                    progress(done[0], total)
+                    progress(min(total, round(sum(reached) * info.fps)), total)
+                return
+            with lock:
+                done[0] += len(frames)
+                progress(done[0], total)
 
         return call
 
@@ -481,7 +529,9 @@ def decode(
                 f"({info.codec}, {info.width}x{info.height})"
             )
         dec = _assemble(info, ranges, work, warnings)
-        dec.warnings.extend(damage_warnings(info, dec.pts, [w.errors() for w in work]))
+        errors = [w.errors() for w in work]
+        gap = FAST_MAX_GAP if fast else 1.5
+        dec.warnings.extend(damage_warnings(info, dec.pts, errors, gap))
         return info, dec
     except BaseException:
         stop.set()
@@ -526,6 +576,92 @@ def _assemble(info: VideoInfo, ranges: list[Range], work: list[_Worker], warning
     if len(pts) > 1 and np.any(np.diff(pts) < 0):
         warnings.append("timestamps go backwards: frames are numbered in output order")
     return Decoded(pts=pts, keep=keep, frames=[w.frames for w in work], warnings=warnings)
+
+
+@dataclass(frozen=True)
+class Packets:
+    """Every video packet's presentation time (seconds from the start of the video,
+    sorted, one per frame for frame-based codecs) and which of them are keyframes."""
+
+    pts: np.ndarray
+    key: np.ndarray
+
+
+#: stream, dts, pts, duration, size, checksum[, F=flags when not just "key"]
+_CRC_LINE = re.compile(
+    rb"^\d+,\s*-?\d+,\s*(-?\d+),\s*\d+,\s*\d+,\s*0x[0-9a-f]+(?:, F=0x([0-9a-f]+))?"
+)
+
+
+def packet_times(
+    path: str | os.PathLike, info: VideoInfo | None = None, stop: threading.Event | None = None
+) -> Packets:
+    """The time of every frame of the first video stream, without decoding any.
+
+    The stream is copied to ffmpeg's ``framecrc`` muxer, which prints one line per
+    packet (time stamps, size, flags, a checksum of the bytes): about as fast as
+    reading the file. ``--fast`` needs it to know which frames it did not decode,
+    and keyframe times tell what a seek costs. Read as it comes, so memory holds the
+    result only (16 bytes a frame). Packets without a timestamp are left out.
+    Setting ``stop`` kills ffmpeg and raises :class:`DecodeError`.
+    """
+    exe = find_ffmpeg()
+    if info is None:
+        info = probe(path, exe)
+    args = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts", "-i"]
+    args += [input_url(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:"]
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+    pts_parts, key_parts = [], []
+    tb = None
+    try:
+        assert proc.stdout is not None
+        rest = b""
+        while True:
+            block = proc.stdout.read1(1 << 22)
+            if not block:
+                break
+            if stop is not None and stop.is_set():
+                raise DecodeError("listing the video packets was stopped")
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            pts, key = [], []
+            for line in block[:cut].splitlines():
+                if line.startswith(b"#"):
+                    if line.startswith(b"#tb 0:"):
+                        tb = Fraction(line.split(b":")[1].strip().decode())
+                    continue
+                m = _CRC_LINE.match(line)
+                if m:
+                    pts.append(int(m.group(1)))
+                    key.append(m.group(2) is None or int(m.group(2), 16) & 1)
+            pts_parts.append(np.array(pts, np.int64))
+            key_parts.append(np.array(key, bool))
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    if proc.returncode != 0 or tb is None:
+        raise DecodeError(f"{display_path(path)}: ffmpeg could not list the video packets")
+    pts = np.concatenate(pts_parts) if pts_parts else np.empty(0, np.int64)
+    key = np.concatenate(key_parts) if key_parts else np.empty(0, bool)
+    valid = pts > -(1 << 62)  # AV_NOPTS_VALUE
+    pts, key = pts[valid], key[valid]
+    order = np.argsort(pts, kind="stable")
+    pts, key = pts[order], key[order]
+    first = np.ones(len(pts), bool)
+    first[1:] = pts[1:] != pts[:-1]
+    secs = pts[first].astype(np.float64) * float(tb) - info.start_s
+    return Packets(pts=secs, key=key[first])
 
 
 class _SeekMissed(FastloopError):

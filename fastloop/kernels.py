@@ -438,6 +438,56 @@ def _specificity(h, valid, ra, rb, rd, shift, margin):
 
 
 @nb.njit(**_JIT)
+def _diagonal_offsets(h, usable, ra, rb, rd, radius, margin, votes):
+    """Where a run's diagonal really lies when not every frame was decoded (``--fast``).
+
+    For every usable frame x of run r, the usable frames y within ``radius + 2`` of
+    x + delta are compared with x; with the best (offset o1) and the second best
+    (o2), x votes in ``votes[r, o - delta + radius]`` for offset o:
+
+    - o = o1 when the best beats every other by ``margin`` bits: both frames of the
+      copy's own pair were decoded, and the pair differs by compression noise only;
+    - o = the midpoint when o1 and o2 are two apart, nearly tied, and the frame
+      between them was not decoded: they are the missing partner's two neighbours.
+
+    Otherwise x abstains; offsets beyond ``radius`` are not counted.
+    """
+    n = h.shape[0]
+    for r in range(ra.shape[0]):
+        for x in range(ra[r], rb[r]):
+            if not usable[x]:
+                continue
+            best = 1 << 30
+            second = 1 << 30
+            o1 = 0
+            o2 = 0
+            for off in range(rd[r] - radius - 2, rd[r] + radius + 3):
+                y = x + off
+                if off <= 0 or y >= n or not usable[y]:
+                    continue
+                d = _dist(h, x, y)
+                if d < best:
+                    second = best
+                    o2 = o1
+                    best = d
+                    o1 = off
+                elif d < second:
+                    second = d
+                    o2 = off
+            if best == (1 << 30):
+                continue
+            vote = -1
+            if second - best >= margin:
+                vote = o1
+            elif second < (1 << 30) and abs(o1 - o2) == 2:
+                mid = (o1 + o2) // 2
+                if x + mid < n and not usable[x + mid]:
+                    vote = mid
+            if vote >= 0 and abs(vote - rd[r]) <= radius:
+                votes[r, vote - rd[r] + radius] += 1
+
+
+@nb.njit(**_JIT)
 def _pair_distances(h, ra, rb, rd, out_sum, out_n):
     """Sum and count of distances over every valid pair of each run."""
     n = h.shape[0]

@@ -41,6 +41,11 @@ SHIFT_S = 0.2
 SPECIFIC_MARGIN_SHARE = 0.01
 #: ...on at least this share of the run's frames.
 SPECIFIC_SHARE = 0.2
+#: A run that loses the vote of the diagonals beside it (slow footage, heavy
+#: compression) still stands when it is specific on this share of its frames and
+#: its mean distance is at most this share of max_distance (junk: 20-30 bits of 46).
+RESCUE_SPECIFIC_SHARE = 0.5
+RESCUE_DISTANCE_SHARE = 0.25
 #: A run stops after this many seconds of matches that are not specific in time.
 MAX_STATIC_S = 1.0
 
@@ -157,15 +162,31 @@ def search(
         mean_d = runs["dist_sum"] / np.maximum(runs["hits"], 1)
     ok &= mean_d <= MEAN_DISTANCE_SHARE * dmax
     idx = np.flatnonzero(ok)
+    vote = np.zeros(len(a), np.int64)
+    # clear evidence, enough for a run that loses the vote of the diagonals beside it
+    clear = np.zeros(len(a), bool)
     if len(idx):
         spec, votes = _specificity(h, valid, a[idx], b[idx], delta[idx], shift, margin)
-        ok[idx] = (spec >= SPECIFIC_SHARE * length[idx]) & (votes > 0)
-    runs["accepted"] = ok
+        ok[idx] = spec >= SPECIFIC_SHARE * length[idx]
+        vote[idx] = votes
+        clear[idx] = (spec >= RESCUE_SPECIFIC_SHARE * length[idx]) & (
+            mean_d[idx] <= RESCUE_DISTANCE_SHARE * dmax
+        )
     acc = np.flatnonzero(ok)
+    if fp.decoded is None and len(acc):
+        acc = acc[_own_diagonals(a[acc], b[acc], delta[acc], vote[acc], clear[acc])]
+    ok[:] = False
+    ok[acc] = True
+    runs["accepted"] = ok
     if not len(acc):
         return LoopSearch([], runs, ok)
-    acc = acc[np.lexsort((a[acc], delta[acc]))]
-    ma, mb, md = _bridge(h, valid, a[acc], b[acc], delta[acc], dmax)
+    ra, rb, rd = a[acc], b[acc], delta[acc]
+    if fp.decoded is not None:
+        ra, rb, rd = _onto_true_diagonal(h, valid & fp.decoded, ra, rb, rd, margin)
+        if not len(ra):
+            return LoopSearch([], runs, ok)
+    order = np.lexsort((ra, rd))
+    ma, mb, md = _bridge(h, valid, ra[order], rb[order], rd[order], dmax)
     roots, size = _frame_roots(n, ma, mb, md)
     loops = _group(fp, roots, size, cand_len)
     # mean distance per loop, over its pairs (first occurrence against the others)
@@ -180,6 +201,88 @@ def search(
         md = float(s.sum() / max(1, c.sum()))
         out.append(Loop(lp.length_frames, lp.length_s, md, lp.occurrences))
     return LoopSearch(out, runs, ok)
+
+
+#: ``--fast``: a run's true diagonal is looked for this many frames either side.
+FAST_RADIUS = 2
+
+
+def _neighbours(ra, rb, rd, reach: int) -> list[list[int]]:
+    """For each run, the other runs that overlap it (in their first frames) on a
+    diagonal at most ``reach`` away: the same copy seen one or two frames off."""
+    order = np.argsort(rd, kind="stable")
+    sd = rd[order]
+    out: list[list[int]] = [[] for _ in range(len(ra))]
+    for i in range(len(ra)):
+        lo = np.searchsorted(sd, rd[i] - reach, "left")
+        hi = np.searchsorted(sd, rd[i] + reach, "right")
+        for j in order[lo:hi].tolist():
+            if j != i and ra[j] < rb[i] and rb[j] > ra[i]:
+                out[i].append(j)
+    return out
+
+
+def _own_diagonals(ra, rb, rd, votes, clear) -> np.ndarray:
+    """Which specific runs stand: those whose own diagonal wins the per-frame vote
+    against the diagonals beside it (``votes`` > 0), and, where a copy's runs all
+    lose it but are ``clear`` evidence (close and specific on most frames), the
+    best of them. That happens in slow footage under heavy compression (B-frames):
+    a frame's copy then differs from it by more bits than its neighbour does, and
+    no diagonal wins; verification puts the copy on its exact frames."""
+    keep = votes > 0
+    near = _neighbours(ra, rb, rd, 2 * FAST_RADIUS)
+    for i in np.flatnonzero(~keep & clear):
+        group = [i, *(j for j in near[i] if clear[j] or votes[j] > 0)]
+        if any(votes[j] > 0 for j in group):
+            continue
+        best = max(group, key=lambda j: (votes[j], rb[j] - ra[j], -j))
+        keep[best] = True
+    return np.flatnonzero(keep)
+
+
+def _onto_true_diagonal(h, usable, ra, rb, rd, margin):
+    """``--fast``: move each run to the diagonal its decoded frames agree on, and merge
+    the runs that land on one diagonal and overlap.
+
+    A frame that was not decoded carries its neighbour's hash, so a copy matches
+    on its own diagonal and the one or two beside it alike, and the vote that picks
+    a copy's own diagonal at full rate cannot be taken; the decoded frames decide
+    instead (:func:`~fastloop.kernels._diagonal_offsets`).
+    """
+    from .kernels import _diagonal_offsets
+
+    votes = np.zeros((len(ra), 2 * FAST_RADIUS + 1), np.int64)
+    _diagonal_offsets(h, usable, ra, rb, rd, FAST_RADIUS, margin, votes)
+    c = votes.max(axis=1)
+    est = rd - FAST_RADIUS + votes.argmax(axis=1)
+    keep = c > 0
+    ra, rb, c, est = ra[keep], rb[keep], c[keep], est[keep]
+    # runs that overlap and lie within 2 radii of each other are one copy seen on
+    # neighbouring diagonals: the best supported run says which diagonal is true
+    order = np.lexsort((ra, np.rint(est)))
+    out_a, out_b, out_d = [], [], []
+    used = np.zeros(len(ra), bool)
+    for i in sorted(range(len(ra)), key=lambda k: -c[k]):
+        if used[i]:
+            continue
+        d = int(np.rint(est[i]))
+        lo, hi = int(ra[i]), int(rb[i])
+        grown = True
+        while grown:  # absorb every run that overlaps the copy so far
+            grown = False
+            for j in order:
+                if used[j] or j == i or abs(est[j] - d) > 2 * FAST_RADIUS:
+                    continue
+                if ra[j] <= hi and rb[j] >= lo:
+                    used[j] = True
+                    if abs(est[j] - d) <= 1:
+                        lo, hi = min(lo, int(ra[j])), max(hi, int(rb[j]))
+                        grown = True
+        used[i] = True
+        out_a.append(lo)
+        out_b.append(hi)
+        out_d.append(d)
+    return (np.array(out_a, np.int64), np.array(out_b, np.int64), np.array(out_d, np.int64))
 
 
 def _group(fp: Fingerprint, roots: np.ndarray, size: np.ndarray, min_len: int) -> list[Loop]:

@@ -27,8 +27,8 @@ VERIFY_SIZE = (128, 128)
 #: ...in 8x8 blocks; a pair is a copy when no block's mean |difference| exceeds this.
 MAX_BLOCK_DIFF = 16.0
 #: Frames sampled per loop, SAMPLE_STEP frames apart; occurrences compared all with all...
-FRAMES_PER_LOOP = 3
-SAMPLE_STEP = 4
+FRAMES_PER_LOOP = 5
+SAMPLE_STEP = 3
 CHECK_OCCURRENCES = 6
 #: ...and, when some disagree, how many more are checked one by one.
 MAX_CHECKED = 500
@@ -61,6 +61,10 @@ def block_diff(a: np.ndarray, b: np.ndarray, block: int = 8) -> float:
     return float(tiles.max())
 
 
+def _mean_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
 def _sample_offsets(fp: Fingerprint, lp: Loop) -> np.ndarray:
     """Offsets into the loop of ``FRAMES_PER_LOOP`` frames a few frames apart, where
     the picture moves most (most telling). Close together, because fetching a frame
@@ -73,10 +77,13 @@ def _sample_offsets(fp: Fingerprint, lp: Loop) -> np.ndarray:
 
     step = max(1, min(SAMPLE_STEP, (n - 1) // (FRAMES_PER_LOOP - 1)))
     span = step * (FRAMES_PER_LOOP - 1)
+    # keep off the boundaries, which the hash may have placed a frame or two off
+    edge = min(SNAP_FRAMES + 2, max(0, (n - 1 - span) // 2))
     h = fp.hashes[start : start + n]
     motion = np.zeros(n, np.int64)
     motion[1:] = hamming(h[1:], h[:-1])
     motion[fp.contrast[start : start + n] <= 4] = -n * 576
+    motion[:edge] = motion[n - edge :] = -n * 576
     score = np.convolve(motion, np.ones(span + 1, np.int64), "valid")  # window sums
     first = int(np.argmax(score))
     return first + step * np.arange(FRAMES_PER_LOOP)
@@ -128,21 +135,29 @@ def _window_ok(path, fp, info, starts, offsets, shift) -> tuple[np.ndarray, np.n
     return agree, specific
 
 
-def _sharp(fp: Fingerprint, starts: np.ndarray, offset: int, max_distance: int) -> bool:
+def _sharp(
+    fp: Fingerprint, starts: np.ndarray, offset: int, max_distance: int, force: bool = False
+) -> bool:
     """Is frame ``offset`` (relative to each start) different footage in every sampled
-    occurrence, by the hash? Then the boundary is a clean cut: nothing to refine."""
+    occurrence, by the hash? Then the boundary is a clean cut: nothing to refine.
+    Never when ``force``: after ``--fast`` (a skipped frame carries its neighbour's
+    hash) or when verification moved an occurrence."""
     from .hashing import hamming
 
     idx = starts + offset
     if (idx < 0).any() or (idx >= len(fp)).any():
         return True
+    if force:
+        return False
     if (fp.contrast[idx] <= 4).any():
         return False  # a flat frame says nothing
     d = hamming(fp.hashes[idx[0]], fp.hashes[idx[1:]])
     return bool((d > max_distance).all())
 
 
-def refine(path, fp: Fingerprint, lp: Loop, info, max_distance: int | None = None) -> Loop:
+def refine(
+    path, fp: Fingerprint, lp: Loop, info, max_distance: int | None = None, force: bool = False
+) -> Loop:
     """Put a loop's boundaries back within a frame by comparing 128x128 frames around them.
 
     The hash stage ends a run at its last frame that is specific in time at 24x24.
@@ -154,7 +169,9 @@ def refine(path, fp: Fingerprint, lp: Loop, info, max_distance: int | None = Non
     looks the same in both places, and claiming it would call honest frames copies.
     Occurrences never grow into each other. A boundary where the hash already shows
     different footage on the other side in every sampled occurrence (a clean cut) is
-    left as it is, without fetching frames.
+    left as it is, without fetching frames - unless ``force`` (after ``--fast``, or
+    when verification moved an occurrence: the hash's boundaries are then a guess,
+    and frames up to ``SNAP_FRAMES`` outside them may join on agreement alone).
     """
     from .loops import Occurrence, default_max_distance
 
@@ -172,10 +189,11 @@ def refine(path, fp: Fingerprint, lp: Loop, info, max_distance: int | None = Non
     max_len = int(np.diff(all_starts).min()) if len(all_starts) > 1 else length
     # start boundary: offsets -w .. +w relative to the current start
     grow_front = 0
-    if not _sharp(fp, starts, -1, max_distance):
+    if not _sharp(fp, starts, -1, max_distance, force):
         offs = np.arange(-w, min(w, length))
         agree, specific = _window_ok(path, fp, info, starts, offs, shift)
-        k = w  # index of offset 0
+        # an uncertain boundary may also lie a frame or two outside: look from there
+        k = w - SNAP_FRAMES if force else w  # w: the index of offset 0
         while k < len(offs) and not agree[k]:
             k += 1
         if k == len(offs):
@@ -186,11 +204,11 @@ def refine(path, fp: Fingerprint, lp: Loop, info, max_distance: int | None = Non
     # end boundary: offsets around the current last frame
     last = length - 1
     grow_back = 0
-    if not _sharp(fp, starts, length, max_distance):
+    if not _sharp(fp, starts, length, max_distance, force):
         offs = np.arange(max(-w, -last), w + 1)
         zero = int(np.flatnonzero(offs == 0)[0])
         agree, specific = _window_ok(path, fp, info, starts + last, offs, shift)
-        k = zero
+        k = min(zero + SNAP_FRAMES, len(offs) - 1) if force else zero
         while k >= 0 and not agree[k]:
             k -= 1
         if k < 0:
@@ -228,17 +246,52 @@ def _grab_all(path, info, requests: list[np.ndarray]) -> list[np.ndarray]:
         return [f.result()[0] for f in futures]
 
 
-def _occurrence_scores(path, fp, info, lp: Loop, offs, which) -> np.ndarray:
+#: An occurrence's start may be off by this many frames: after ``--fast`` (its
+#: partner frames were not decoded), or in slow footage under heavy compression, where
+#: the hash cannot tell a frame's copy from the copy's neighbour. Verification
+#: moves it where the pictures differ least (mean |difference| at 128x128, which
+#: tells a frame from its neighbour where the hash cannot) - only when that is
+#: clearly better than where it is, by this factor:
+SNAP_FRAMES = 2
+SNAP_GAIN = 0.95
+
+
+def _occurrence_scores(path, fp, info, lp: Loop, offs, which, snap: int = 0):
     """scores[a, b]: median worst-block difference between occurrences which[a] and
-    which[b] over the sampled offsets."""
-    frames = _grab_all(path, info, [fp.pts[lp.occurrences[i].start_frame + offs] for i in which])
+    which[b] over the sampled offsets. With ``snap``, each occurrence after the first
+    is first moved by up to ``snap`` frames to where it matches the first best (see
+    ``SNAP_GAIN``); ``shifts[a]`` says by how much."""
+    occ = lp.occurrences
+    n = len(fp)
+    wide = np.arange(offs[0] - snap, offs[-1] + snap + 1)
+    idx = [np.clip(occ[i].start_frame + wide, 0, n - 1) for i in which]
+    frames = _grab_all(path, info, [fp.pts[np.unique(k)] for k in idx])
+    # row of each wanted frame in its grab (a clipped index repeats a frame)
+    rows = [np.searchsorted(np.unique(k), k) for k in idx]
+    at = offs - wide[0]  # positions of the sampled offsets in ``wide``
+    shifts = np.zeros(len(which), np.int64)
+    pics = []
+    for a in range(len(which)):
+        if a and snap:
+            cost = np.array(
+                [
+                    np.median(
+                        [_mean_diff(frames[0][rows[0][p]], frames[a][rows[a][p + e]]) for p in at]
+                    )
+                    for e in range(-snap, snap + 1)
+                ]
+            )
+            e = int(np.argmin(cost))
+            if cost[e] < SNAP_GAIN * cost[snap]:
+                shifts[a] = e - snap
+        pics.append([frames[a][rows[a][p + shifts[a]]] for p in at])
     m = len(which)
     scores = np.zeros((m, m))
     for a in range(m):
         for b in range(a + 1, m):
-            d = np.median([block_diff(x, y) for x, y in zip(frames[a], frames[b], strict=True)])
+            d = np.median([block_diff(x, y) for x, y in zip(pics[a], pics[b], strict=True)])
             scores[a, b] = scores[b, a] = d
-    return scores
+    return scores, shifts
 
 
 def _check(path, fp, info, lp: Loop) -> tuple[Loop | None, Verdict]:
@@ -250,35 +303,48 @@ def _check(path, fp, info, lp: Loop) -> tuple[Loop | None, Verdict]:
     group and the occurrences matching it remain. A loop left with fewer than two
     occurrences is rejected.
     """
-    from .loops import Loop as _Loop
-
     occ = lp.occurrences
     offs = _sample_offsets(fp, lp)
     k = len(occ)
+    snap = SNAP_FRAMES
     sample = np.unique(np.linspace(0, k - 1, min(k, CHECK_OCCURRENCES)).round().astype(int))
-    scores = _occurrence_scores(path, fp, info, lp, offs, sample)
+    scores, shifts = _occurrence_scores(path, fp, info, lp, offs, sample, snap)
+    moved = dict(zip(sample.tolist(), shifts.tolist(), strict=True))
     ok = scores <= MAX_BLOCK_DIFF
     best = int(ok.sum(axis=1).argmax())  # the occurrence most others agree with
     group = sample[ok[best]]
     worst = float(scores[best][ok[best]].max()) if ok[best].any() else float("inf")
     if len(group) == len(sample) and len(sample) == k:
-        return lp, Verdict(True, worst, len(sample))
+        return _moved(lp, fp, range(k), moved), Verdict(True, worst, len(sample))
     keep = set(group.tolist())
-    if len(group) < len(sample):
+    if len(group) < len(sample) or fp.decoded is not None:
+        # --fast: every occurrence may sit a frame off, each is checked and moved
         rest = [i for i in range(k) if i not in set(sample.tolist())][:MAX_CHECKED]
-        ref = int(sample[best])
+        ref = int(sample[best]) if len(group) < len(sample) else int(sample[0])
         for i in rest:
-            s = _occurrence_scores(path, fp, info, lp, offs, np.array([ref, i]))[0, 1]
-            if s <= MAX_BLOCK_DIFF:
+            pair = np.array([ref, i])
+            sc, sh = _occurrence_scores(path, fp, info, lp, offs, pair, snap)
+            if sc[0, 1] <= MAX_BLOCK_DIFF:
                 keep.add(i)
+                moved[i] = int(sh[1]) + moved.get(ref, 0)
     else:
         keep.update(range(k))  # every sampled occurrence agrees: trust the others
     if len(keep) < 2:
         return None, Verdict(False, float(np.median(scores[np.triu_indices(len(sample), 1)])), 0)
-    kept = tuple(occ[i] for i in sorted(keep))
-    return _Loop(lp.length_frames, lp.length_s, lp.mean_distance, kept), Verdict(
-        True, worst, len(sample)
-    )
+    return _moved(lp, fp, sorted(keep), moved), Verdict(True, worst, len(sample))
+
+
+def _moved(lp: Loop, fp: Fingerprint, keep, moved: dict) -> Loop:
+    """The loop with occurrences ``keep`` only, each moved by ``moved[i]`` frames."""
+    from .loops import Occurrence
+
+    occ = []
+    for i in keep:
+        s = lp.occurrences[i].start_frame + moved.get(i, 0)
+        s = min(max(s, 0), len(fp) - lp.length_frames)
+        occ.append(Occurrence(int(s), float(fp.pts[s])))
+    occ = sorted(set(occ), key=lambda o: o.start_frame)
+    return Loop(lp.length_frames, lp.length_s, lp.mean_distance, tuple(occ))
 
 
 def verify_loops(
@@ -319,11 +385,15 @@ def verify_loops(
         if checked is None:
             out.append((lp, verdict))
             continue
+        moved = not {o.start_frame for o in checked.occurrences} <= {
+            o.start_frame for o in lp.occurrences
+        }
         lp = checked
         if refine_boundaries:
             before = (lp.occurrences[0].start_frame, lp.length_frames)
             try:
-                lp = refine(path, fp, lp, info, max_distance)
+                force = moved or fp.decoded is not None
+                lp = refine(path, fp, lp, info, max_distance, force=force)
             except DecodeError:
                 pass  # keep the boundaries the hash found
             if log and before != (lp.occurrences[0].start_frame, lp.length_frames):

@@ -82,3 +82,33 @@ def add_noise(h: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
         for b in rng.choice(nbits, bits, replace=False):
             row[b // 64] ^= np.uint64(1) << np.uint64(63 - b % 64)
     return h
+
+
+def diagonal_offsets(h, usable, ra, rb, rd, radius, margin):
+    """Per run and offset within ``radius`` of its diagonal, the frames that vote for
+    it: their strictly best partner (by ``margin`` bits) is there, or their two best
+    partners are two apart, nearly tied, around a frame that was not decoded."""
+    n = len(h)
+    votes = np.zeros((len(ra), 2 * radius + 1), np.int64)
+    for r, (a, b, d) in enumerate(zip(ra, rb, rd, strict=True)):
+        for x in range(a, b):
+            if not usable[x]:
+                continue
+            cands = [o for o in range(d - radius - 2, d + radius + 3) if o > 0 and x + o < n]
+            cands = [o for o in cands if usable[x + o]]
+            if not cands:
+                continue
+            dist = hamming(np.repeat(h[x : x + 1], len(cands), 0), h[[x + o for o in cands]])
+            order = np.argsort(dist, kind="stable")
+            o1 = cands[order[0]]
+            vote = None
+            if len(cands) == 1 or dist[order[1]] - dist[order[0]] >= margin:
+                vote = o1
+            else:
+                o2 = cands[order[1]]
+                mid = (o1 + o2) // 2
+                if abs(o1 - o2) == 2 and not usable[x + mid]:
+                    vote = mid
+            if vote is not None and abs(vote - d) <= radius:
+                votes[r, vote - d + radius] += 1
+    return votes
