@@ -162,6 +162,9 @@ def _onto_grid(fp: Fingerprint, packets) -> Fingerprint | None:
     contrast[gap > FAST_MAX_FILL] = 0
     info = dict(fp.info)
     info["fast"] = {"decoded_frames": int(decoded.sum()), "frames": len(grid)}
+    if decoded.all():  # no B-frames to skip: an ordinary fingerprint
+        fp.info = info
+        return fp
     return Fingerprint(
         hashes=fp.hashes[src],
         pts=grid,

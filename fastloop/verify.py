@@ -187,35 +187,27 @@ def refine(
     n = len(fp)
     length = lp.length_frames
     max_len = int(np.diff(all_starts).min()) if len(all_starts) > 1 else length
-    # start boundary: offsets -w .. +w relative to the current start
+    # a forced boundary is first looked for in a narrow window (cheaper to fetch),
+    # and in the wide one when it is not found there or keeps growing to its edge
+    windows = [min(w, SNAP_FRAMES + shift + 2), w] if force else [w]
     grow_front = 0
     if not _sharp(fp, starts, -1, max_distance, force):
-        offs = np.arange(-w, min(w, length))
-        agree, specific = _window_ok(path, fp, info, starts, offs, shift)
-        # an uncertain boundary may also lie a frame or two outside: look from there
-        k = w - SNAP_FRAMES if force else w  # w: the index of offset 0
-        while k < len(offs) and not agree[k]:
-            k += 1
-        if k == len(offs):
+        for i, win in enumerate(windows):
+            got = _front(path, fp, info, starts, length, win, shift, force)
+            if got is not None and (not got[1] or i == len(windows) - 1):
+                break
+        if got is None:
             return lp  # nothing agrees near the start: leave it to verification
-        while k > 0 and k - 1 < w and agree[k - 1] and specific[k - 1]:
-            k -= 1
-        grow_front = min(int(-offs[k]), int(all_starts.min()))
-    # end boundary: offsets around the current last frame
-    last = length - 1
+        grow_front = min(got[0], int(all_starts.min()))
     grow_back = 0
     if not _sharp(fp, starts, length, max_distance, force):
-        offs = np.arange(max(-w, -last), w + 1)
-        zero = int(np.flatnonzero(offs == 0)[0])
-        agree, specific = _window_ok(path, fp, info, starts + last, offs, shift)
-        k = min(zero + SNAP_FRAMES, len(offs) - 1) if force else zero
-        while k >= 0 and not agree[k]:
-            k -= 1
-        if k < 0:
+        for i, win in enumerate(windows):
+            got = _back(path, fp, info, starts, length, win, shift, force)
+            if got is not None and (not got[1] or i == len(windows) - 1):
+                break
+        if got is None:
             return lp
-        while k + 1 < len(offs) and k + 1 > zero and agree[k + 1] and specific[k + 1]:
-            k += 1
-        grow_back = int(offs[k])
+        grow_back = got[0]
     new_len = length + grow_front + grow_back
     new_len = min(new_len, max_len, n - int(all_starts.max() - grow_front))
     if new_len <= 0:
@@ -228,6 +220,38 @@ def refine(
     end = s0 + new_len
     end_s = float(fp.pts[end]) if end < n else float(fp.pts[-1]) + 1.0 / fps
     return Loop(new_len, end_s - occ[0].start_s, lp.mean_distance, occ)
+
+
+def _front(path, fp, info, starts, length, w, shift, force):
+    """How many frames the loop grows at its start (negative: shrinks), and whether
+    it grew to the window's edge; None when nothing agrees near the start."""
+    offs = np.arange(-w, min(w, length))
+    agree, specific = _window_ok(path, fp, info, starts, offs, shift)
+    # an uncertain boundary may also lie a frame or two outside: look from there
+    k = w - min(SNAP_FRAMES, w) if force else w  # w: the index of offset 0
+    while k < len(offs) and not agree[k]:
+        k += 1
+    if k == len(offs):
+        return None
+    while k > 0 and k - 1 < w and agree[k - 1] and specific[k - 1]:
+        k -= 1
+    return int(-offs[k]), k == 0
+
+
+def _back(path, fp, info, starts, length, w, shift, force):
+    """The same at the loop's end: frames it grows there, and whether to the edge."""
+    last = length - 1
+    offs = np.arange(max(-w, -last), w + 1)
+    zero = int(np.flatnonzero(offs == 0)[0])
+    agree, specific = _window_ok(path, fp, info, starts + last, offs, shift)
+    k = min(zero + SNAP_FRAMES, len(offs) - 1) if force else zero
+    while k >= 0 and not agree[k]:
+        k -= 1
+    if k < 0:
+        return None
+    while k + 1 < len(offs) and k + 1 > zero and agree[k + 1] and specific[k + 1]:
+        k += 1
+    return int(offs[k]), k == len(offs) - 1
 
 
 def _grab_all(path, info, requests: list[np.ndarray]) -> list[np.ndarray]:
@@ -304,10 +328,10 @@ def _check(path, fp, info, lp: Loop) -> tuple[Loop | None, Verdict]:
     occurrences is rejected.
     """
     occ = lp.occurrences
-    offs = _sample_offsets(fp, lp)
     k = len(occ)
     snap = SNAP_FRAMES
     sample = np.unique(np.linspace(0, k - 1, min(k, CHECK_OCCURRENCES)).round().astype(int))
+    offs = _sample_offsets(fp, lp)
     scores, shifts = _occurrence_scores(path, fp, info, lp, offs, sample, snap)
     moved = dict(zip(sample.tolist(), shifts.tolist(), strict=True))
     ok = scores <= MAX_BLOCK_DIFF
