@@ -38,6 +38,9 @@ LOOK = (
     "scale={w}:{h}:flags=bicubic,eq=contrast=1.6,format=yuv444p,pseudocolor=preset=turbo,"
     "format=yuv420p,noise=c0s=7:c0f=t:c1s=2:c1f=t:c2s=2:c2f=t:all_seed={seed}"
 )
+#: The same without film grain: fresh noise in every frame makes x264 give up on
+#: B-frames, clean footage gets them (what ``--fast`` skips).
+LOOK_CLEAN = LOOK.split(",noise=")[0]
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,12 @@ class ClipSpec:
     height: int
     preset: str
     crf: int = 23
+    grain: bool = True
 
     @property
     def label(self) -> str:
-        return f"{self.height}p H.264 {self.preset} crf {self.crf}"
+        grain = "" if self.grain else ", no grain"
+        return f"{self.height}p H.264 {self.preset} crf {self.crf}{grain}"
 
 
 CLIPS = {
@@ -84,7 +89,9 @@ def command(spec: ClipSpec, out: str, plan=PLAN) -> list[str]:
         chain = (
             FOOTAGE.format(fps=FPS)
             + f",trim=start_frame={a}:end_frame={b},setpts=PTS-STARTPTS,"
-            + LOOK.format(w=spec.width, h=spec.height, seed=1000 + i)
+            + (LOOK if spec.grain else LOOK_CLEAN).format(
+                w=spec.width, h=spec.height, seed=1000 + i
+            )
         )
         cmd += ["-f", "lavfi", "-i", chain]
     graph = "".join(f"[{i}:v]" for i in range(len(plan))) + f"concat=n={len(plan)}:v=1:a=0[v]"
@@ -95,7 +102,8 @@ def command(spec: ClipSpec, out: str, plan=PLAN) -> list[str]:
 
 
 def _key(spec: ClipSpec, plan) -> str:
-    text = json.dumps([spec.__dict__, list(plan), FOOTAGE, LOOK, ffmpeg_version()])
+    fields = {k: v for k, v in spec.__dict__.items() if k != "grain" or not v}
+    text = json.dumps([fields, list(plan), FOOTAGE, LOOK, ffmpeg_version()])
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 

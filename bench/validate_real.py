@@ -10,7 +10,7 @@ the repo).
    The stretches are chosen to move (half their frames change 6+ bits in 0.2 s): a
    stretch of an empty static view copied elsewhere is, by design, not a loop.
 
-    python -m bench.validate_real [--videos ../shared/videos] [--json out.json]
+    python -m bench.validate_real [--videos ../shared/videos] [--json out.json] [--fast]
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", default=DEFAULT_VIDEOS)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--fast", action="store_true", help="scan with --fast")
     args = ap.parse_args(argv)
+    scan = functools.partial(fastloop.scan, fast=args.fast)
     clips = sorted(
         glob.glob(os.path.join(args.videos, "*.mp4"))
         + glob.glob(os.path.join(args.videos, "variants", "*.mp4"))
@@ -121,7 +123,7 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(2026)
     with tempfile.TemporaryDirectory(prefix="fastloop-real-") as tmp:
         for path in clips + asl:
-            r = fastloop.scan(path)
+            r = scan(path)
             row = {
                 "clip": os.path.relpath(path, args.videos),
                 "frames": len(r.fingerprint),
@@ -140,7 +142,7 @@ def main(argv=None) -> dict:
                 [find_ffmpeg(), "-v", "error", "-y", *inputs, "-filter_complex", graph, *X264, cat],
                 check=True,
             )
-            r = fastloop.scan(cat)
+            r = scan(cat)
             report["asl"] = {"clips": len(asl), "frames": len(r.fingerprint), "loops": len(r.loops)}
             print(
                 f"asl concatenated: {len(asl)} clips, {len(r.fingerprint)} frames, "
@@ -153,7 +155,7 @@ def main(argv=None) -> dict:
             out = os.path.join(tmp, "spliced-" + os.path.basename(path))
             truth = splice(path, out, plan)
             t = time.perf_counter()
-            r = fastloop.scan(out)
+            r = scan(out)
             dt = time.perf_counter() - t
             s = score(r.loops, truth)
             copies = [
