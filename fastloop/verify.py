@@ -274,10 +274,10 @@ def _grab_all(path, info, requests: list[np.ndarray]) -> list[np.ndarray]:
 #: partner frames were not decoded), or in slow footage under heavy compression, where
 #: the hash cannot tell a frame's copy from the copy's neighbour. Verification
 #: moves it where the pictures differ least (mean |difference| at 128x128, which
-#: tells a frame from its neighbour where the hash cannot) - only when that is
-#: clearly better than where it is, by this factor:
+#: tells a frame from its neighbour where the hash cannot) - only when that is a
+#: dip (lower than both sides) and better than where it is by this factor:
 SNAP_FRAMES = 2
-SNAP_GAIN = 0.95
+SNAP_GAIN = 0.98
 
 
 def _occurrence_scores(path, fp, info, lp: Loop, offs, which, snap: int = 0):
@@ -297,16 +297,23 @@ def _occurrence_scores(path, fp, info, lp: Loop, offs, which, snap: int = 0):
     pics = []
     for a in range(len(which)):
         if a and snap:
+            # every grabbed frame takes part (the samples and the frames between)
+            every = range(snap, len(wide) - snap)
             cost = np.array(
                 [
                     np.median(
-                        [_mean_diff(frames[0][rows[0][p]], frames[a][rows[a][p + e]]) for p in at]
+                        [
+                            _mean_diff(frames[0][rows[0][p]], frames[a][rows[a][p + e]])
+                            for p in every
+                        ]
                     )
                     for e in range(-snap, snap + 1)
                 ]
             )
             e = int(np.argmin(cost))
-            if cost[e] < SNAP_GAIN * cost[snap]:
+            # clearly better than where it is, and a dip, not the end of a slope
+            dip = all(cost[e] < cost[q] for q in (e - 1, e + 1) if 0 <= q < len(cost))
+            if e != snap and dip and cost[e] < SNAP_GAIN * cost[snap]:
                 shifts[a] = e - snap
         pics.append([frames[a][rows[a][p + shifts[a]]] for p in at])
     m = len(which)
