@@ -235,6 +235,15 @@ def _front(path, fp, info, starts, length, w, shift, force):
         return None
     while k > 0 and k - 1 < w and agree[k - 1] and specific[k - 1]:
         k -= 1
+    # then frames that agree without being specific (slow footage) join if a cut
+    # comes within `shift` frames: a still view on both sides goes on agreeing
+    # (twice as far when the boundary is a guess: --fast may leave a run well short)
+    reach = 2 * shift if force else shift
+    j = k - 1
+    while j >= 0 and j >= k - reach and agree[j]:
+        j -= 1
+    if 0 <= j < k - 1 and j >= k - reach:
+        k = j + 1
     return int(-offs[k]), k == 0
 
 
@@ -251,6 +260,12 @@ def _back(path, fp, info, starts, length, w, shift, force):
         return None
     while k + 1 < len(offs) and k + 1 > zero and agree[k + 1] and specific[k + 1]:
         k += 1
+    reach = 2 * shift if force else shift  # agreeing frames up to a cut join (see _front)
+    j = k + 1
+    while j < len(offs) and j <= k + reach and agree[j]:
+        j += 1
+    if k + 1 < j < len(offs) and j <= k + reach:
+        k = j - 1
     return int(offs[k]), k == len(offs) - 1
 
 
