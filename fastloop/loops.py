@@ -182,7 +182,8 @@ def search(
         return LoopSearch([], runs, ok)
     ra, rb, rd = a[acc], b[acc], delta[acc]
     if fp.decoded is not None:
-        ra, rb, rd = _onto_true_diagonal(h, valid & fp.decoded, ra, rb, rd, margin)
+        reach = max(2 * FAST_RADIUS, shift)
+        ra, rb, rd = _onto_true_diagonal(h, valid & fp.decoded, ra, rb, rd, margin, reach)
         if not len(ra):
             return LoopSearch([], runs, ok)
     order = np.lexsort((ra, rd))
@@ -240,7 +241,7 @@ def _own_diagonals(ra, rb, rd, votes, clear) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def _onto_true_diagonal(h, usable, ra, rb, rd, margin):
+def _onto_true_diagonal(h, usable, ra, rb, rd, margin, reach):
     """``--fast``: move each run to the diagonal its decoded frames agree on, and merge
     the runs that land on one diagonal and overlap.
 
@@ -257,8 +258,9 @@ def _onto_true_diagonal(h, usable, ra, rb, rd, margin):
     est = rd - FAST_RADIUS + votes.argmax(axis=1)
     keep = c > 0
     ra, rb, c, est = ra[keep], rb[keep], c[keep], est[keep]
-    # runs that overlap and lie within 2 radii of each other are one copy seen on
-    # neighbouring diagonals: the best supported run says which diagonal is true
+    # runs that overlap and lie within ``reach`` frames of each other are one copy
+    # seen on neighbouring diagonals (or a still moment of it matching a few frames
+    # off): the best supported run says which diagonal is true
     order = np.lexsort((ra, np.rint(est)))
     out_a, out_b, out_d = [], [], []
     used = np.zeros(len(ra), bool)
@@ -271,7 +273,7 @@ def _onto_true_diagonal(h, usable, ra, rb, rd, margin):
         while grown:  # absorb every run that overlaps the copy so far
             grown = False
             for j in order:
-                if used[j] or j == i or abs(est[j] - d) > 2 * FAST_RADIUS:
+                if used[j] or j == i or abs(est[j] - d) > reach:
                     continue
                 if ra[j] <= hi and rb[j] >= lo:
                     used[j] = True
