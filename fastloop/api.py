@@ -11,12 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .fingerprint import Fingerprint
 from .hashing import check_hash_size, words_for
 from .loops import Loop, LoopParams
+
+if TYPE_CHECKING:
+    from .verify import Verdict
 
 ProgressFn = Callable[[int, int], None]
 
@@ -441,16 +445,14 @@ def scan(
     video = path if path is not None else fp.info.get("path")
     verified = False
     if verify and video and os.path.isfile(video):
-        from .loops import _frames_for
-        from .verify import verify_loops
+        from .loops import _frames_for, touching
 
         # candidates down to half the minimum length: boundaries are refined on the
         # video, then the minimum length applies to what was confirmed
-        loops = search(fp, params, candidate_share=0.5).loops
         min_len = _frames_for(params.min_length_s, fp.fps)
         dmax = params.resolved_distance(fp.hash_size)
-        checked = verify_loops(video, fp, loops, log=log, max_distance=dmax) if loops else []
-        loops = [lp for lp, v in checked if v.confirmed and lp.length_frames >= min_len]
+        checked = _verified_candidates(video, fp, params, dmax, log)
+        loops = touching([lp for lp, v in checked if v.confirmed], min_len)
         loops = _distinct(loops)
         verified = all(v.checked for _, v in checked)
         if not verified:
@@ -466,20 +468,90 @@ def scan(
     return ScanResult(fp, loops, params, timing, verified=verified and verify)
 
 
+#: Searches for candidates at most this many times, each without the loops that
+#: verification rejected in the ones before.
+SEARCH_ROUNDS = 3
+#: Runs checked on their own per round, at most (see :func:`_verified_candidates`).
+MAX_LONE_RUNS = 20
+
+
+def _verified_candidates(video, fp, params, dmax, log) -> list[tuple[Loop, Verdict]]:
+    """Candidate loops, each checked on the video (see :mod:`fastloop.verify`).
+
+    Frames are grouped into loops by every match the hash finds, so look-alikes
+    matched to a copied stretch can pull the copy's frames into their classes and
+    hide the copy, or break it into pieces too short to be candidates. So every
+    run of matches that no loop accounts for is checked as a loop of its own (the
+    longest ``MAX_LONE_RUNS``), and when verification rejects a loop the search runs
+    again without the matches behind it; what comes out new is checked in turn.
+    """
+    from .loops import claimed, run_loops, search
+    from .verify import verify_loops
+
+    done: dict[tuple, tuple[Loop, Verdict]] = {}
+    asked: dict[tuple, Loop] = {}
+    rejected: list[Loop] = []
+    for _ in range(SEARCH_ROUNDS):
+        found = search(fp, params, candidate_share=0.5, exclude=rejected)
+        loops = found.loops
+        if len(found.matched):
+            ra, rb, rd = found.matched
+            # as found and as verification left them
+            judged = [*asked.values(), *(lp for lp, _ in done.values()), *loops]
+            lone = np.flatnonzero(~claimed(ra, rb, rd, judged, 0 if fp.decoded is None else 2))
+            lone = lone[np.argsort(-(rb[lone] - ra[lone]), kind="stable")][:MAX_LONE_RUNS]
+            loops = loops + run_loops(fp, ra[lone], rb[lone], rd[lone])
+        new = [lp for lp in loops if _key(lp) not in done]
+        if not new:
+            break
+        got = verify_loops(video, fp, new, log=log, max_distance=dmax)
+        for lp, result in zip(new, got, strict=True):
+            done[_key(lp)] = result
+            asked[_key(lp)] = lp
+        fresh = [lp for lp in new if not done[_key(lp)][1].confirmed]
+        if not fresh:
+            break
+        rejected += fresh
+    # every round's confirmed loops stand: a later round may miss a copy that an
+    # earlier one confirmed (its look-alikes still link it elsewhere)
+    return list(done.values())
+
+
+def _key(lp: Loop) -> tuple:
+    return (lp.length_frames, tuple(o.start_frame for o in lp.occurrences))
+
+
 def _distinct(loops: list[Loop]) -> list[Loop]:
-    """Drop a loop whose every pair another loop claims too (verification can move two
-    candidates of one copy onto the same frames)."""
+    """Drop a loop whose every pair another loop claims too: all its occurrences lie
+    inside occurrences of the other, at one offset (verification can move two
+    candidates of one copy onto the same frames, or grow one over the other)."""
     spans = [
-        (lp, {(o.start_frame, o.start_frame + lp.length_frames) for o in lp.occurrences})
+        (
+            lp.length_frames,
+            [o.start_frame for o in lp.occurrences],
+            {o.start_frame for o in lp.occurrences},
+        )
         for lp in loops
     ]
+
+    def inside(i: int, j: int) -> bool:
+        n, starts, _ = spans[i]
+        m, _, other = spans[j]
+        first = starts[0]
+        for s in other:  # the other's occurrence holding the first one of this loop
+            t = first - s
+            if 0 <= t and t + n <= m and all(x - t in other for x in starts):
+                return True
+        return False
+
     out = []
-    for i, (lp, occ) in enumerate(spans):
+    for i, lp in enumerate(loops):
         covered = any(
             j != i
-            and occ <= other
-            and (len(occ) < len(other) or j < i)  # of two equal loops keep the first
-            for j, (_, other) in enumerate(spans)
+            and inside(i, j)
+            # of two equal loops keep the first
+            and not (inside(j, i) and len(spans[j][1]) == len(spans[i][1]) and j > i)
+            for j in range(len(loops))
         )
         if not covered:
             out.append(lp)

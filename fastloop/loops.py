@@ -115,6 +115,8 @@ class LoopSearch:
     loops: list[Loop]
     runs: dict[str, np.ndarray] = field(default_factory=dict)
     accepted: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
+    #: the runs the loops were grouped from, (a, b, delta) arrays, after bridging
+    matched: tuple = ()
 
 
 def _frames_for(seconds: float, fps: float) -> int:
@@ -122,13 +124,21 @@ def _frames_for(seconds: float, fps: float) -> int:
 
 
 def search(
-    fp: Fingerprint, params: LoopParams | None = None, *, candidate_share: float = 1.0
+    fp: Fingerprint,
+    params: LoopParams | None = None,
+    *,
+    candidate_share: float = 1.0,
+    exclude: list[Loop] | None = None,
 ) -> LoopSearch:
     """Find the loops of a fingerprint; see the module docstring for the method.
 
     ``candidate_share`` < 1 keeps candidates down to that share of the minimum
     length, for a caller that refines boundaries on the video and applies the
-    minimum length itself (see :mod:`fastloop.verify`).
+    minimum length itself (see :mod:`fastloop.verify`); such a caller also gets the
+    pieces of a copy that are shorter still (down to ``PIECE_S``) where they touch a
+    longer candidate (see :func:`_pieces`). ``exclude``: loops that verification
+    rejected; the runs behind them take no part, so a look-alike cannot pull a
+    true copy's frames into its class (see :func:`claimed`).
     """
     from .index import near_runs
     from .kernels import _bridge, _frame_roots, _pair_distances, _specificity
@@ -157,7 +167,10 @@ def search(
     )
     a, b, delta = runs["a"], runs["b"], runs["delta"]
     length = b - a
-    ok = length >= cand_len
+    piece_len = cand_len
+    if candidate_share < 1.0:
+        piece_len = min(cand_len, max(3, math.ceil(PIECE_S * fps)) if fps > 0 else 3)
+    ok = length >= piece_len
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_d = runs["dist_sum"] / np.maximum(runs["hits"], 1)
     ok &= mean_d <= MEAN_DISTANCE_SHARE * dmax
@@ -173,8 +186,19 @@ def search(
             mean_d[idx] <= RESCUE_DISTANCE_SHARE * dmax
         )
     acc = np.flatnonzero(ok)
+    # pieces shorter than a candidate are judged apart, so that they cannot change
+    # which of the longer runs stand
+    short = acc[(length[acc] < cand_len) & clear[acc]]  # a piece must be clear evidence
+    acc = acc[length[acc] >= cand_len]
     if fp.decoded is None and len(acc):
         acc = acc[_own_diagonals(a[acc], b[acc], delta[acc], vote[acc], clear[acc])]
+    if len(short) and len(acc):
+        if fp.decoded is None:
+            short = short[
+                _own_diagonals(a[short], b[short], delta[short], vote[short], clear[short])
+            ]
+        short = short[_pieces(a[acc], b[acc], delta[acc], a[short], b[short], delta[short])]
+        acc = np.sort(np.concatenate([acc, short]))
     ok[:] = False
     ok[acc] = True
     runs["accepted"] = ok
@@ -186,10 +210,18 @@ def search(
         ra, rb, rd = _onto_true_diagonal(h, valid & fp.decoded, ra, rb, rd, margin, reach)
         if not len(ra):
             return LoopSearch([], runs, ok)
+    if exclude:
+        keep = ~claimed(ra, rb, rd, exclude, 0 if fp.decoded is None else 2 * FAST_RADIUS)
+        ra, rb, rd = ra[keep], rb[keep], rd[keep]
+        if not len(ra):
+            return LoopSearch([], runs, ok)
     order = np.lexsort((ra, rd))
     ma, mb, md = _bridge(h, valid, ra[order], rb[order], rd[order], dmax)
+    bridged = (ma, mb, md)
     roots, size = _frame_roots(n, ma, mb, md)
-    loops = _group(fp, roots, size, cand_len)
+    loops = _group(fp, roots, size, piece_len)
+    if piece_len < cand_len:
+        loops = touching(loops, cand_len)
     # mean distance per loop, over its pairs (first occurrence against the others)
     out = []
     for lp in loops:
@@ -201,11 +233,129 @@ def search(
         _pair_distances(h, ra, ra + lp.length_frames, rd, s, c)
         md = float(s.sum() / max(1, c.sum()))
         out.append(Loop(lp.length_frames, lp.length_s, md, lp.occurrences))
-    return LoopSearch(out, runs, ok)
+    return LoopSearch(out, runs, ok, bridged)
+
+
+def run_loops(fp: Fingerprint, ra, rb, rd) -> list[Loop]:
+    """Each run ``a..b-1`` matching ``a+delta..`` as a loop of its own, two places."""
+    from .kernels import _pair_distances
+
+    n = len(fp)
+    s = np.zeros(len(ra), np.int64)
+    c = np.zeros(len(ra), np.int64)
+    _pair_distances(np.ascontiguousarray(fp.hashes), ra, rb, rd, s, c)
+    out = []
+    for a, b, d, total, count in zip(*(x.tolist() for x in (ra, rb, rd, s, c)), strict=True):
+        if b + d > n:
+            continue
+        end_s = float(fp.pts[b]) if b < n else float(fp.pts[-1]) + 1.0 / max(fp.fps, 1e-9)
+        occ = (Occurrence(a, float(fp.pts[a])), Occurrence(a + d, float(fp.pts[a + d])))
+        out.append(Loop(b - a, end_s - float(fp.pts[a]), total / max(1, count), occ))
+    return out
 
 
 #: ``--fast``: a run's true diagonal is looked for this many frames either side.
 FAST_RADIUS = 2
+#: The shortest piece of a copy looked for next to a longer one, in seconds.
+PIECE_S = 0.2
+
+
+def _pieces(la, lb, ld, sa, sb, sd) -> np.ndarray:
+    """Which short runs ``(sa, sb, sd)`` are pieces of a longer copy: they touch (on
+    either side, within 2 frames) the frames of a long run ``(la, lb, ld)``, and
+    every long run they touch lies on another diagonal, more than ``2 * FAST_RADIUS``
+    frames away.
+
+    A copy whose original was split by another insertion (or that was itself cut
+    short by one) has its partner in two places: the piece with the other partner
+    may be shorter than any candidate, yet it belongs to a copied stretch. A short
+    run touching a long one on (nearly) the same diagonal is that copy seen a few
+    frames off (a still moment), or the rest of it, which bridging joins.
+    """
+    # frames of each long run, on both sides: [start, stop) and its delta
+    lo = np.concatenate([la, la + ld])
+    hi = np.concatenate([lb, lb + ld])
+    dd = np.concatenate([ld, ld])
+    order = np.argsort(lo, kind="stable")
+    lo, hi, dd = lo[order], hi[order], dd[order]
+    width = int((hi - lo).max()) if len(lo) else 0
+    out = np.zeros(len(sa), bool)
+    for i, (a, b, d) in enumerate(zip(sa.tolist(), sb.tolist(), sd.tolist(), strict=True)):
+        deltas = []
+        for x, y in ((a, b), (a + d, b + d)):
+            # long spans that reach into [x - 2, y + 2)
+            k0 = int(np.searchsorted(lo, x - 2 - width, "left"))
+            k1 = int(np.searchsorted(lo, y + 2, "left"))
+            for k in range(k0, k1):
+                if hi[k] > x - 2:
+                    deltas.append(int(dd[k]))
+        out[i] = bool(deltas) and all(abs(e - d) > 2 * FAST_RADIUS for e in deltas)
+    return out
+
+
+def touching(loops: list[Loop], min_len: int) -> list[Loop]:
+    """The loops of at least ``min_len`` frames, and the shorter ones that are pieces
+    of a longer copied stretch: a copy whose original was split by another insertion
+    has its partner in two places, and the piece with the second partner may be short.
+
+    A short loop stands when its occurrences are at least ``min_len`` frames apart
+    (as any two ends of a run are) and one of them brings frames the long loops do
+    not cover (at least half its own), in a stretch of at least ``min_len`` frames
+    that all the loops cover (occurrences up to 2 frames apart make one stretch).
+    """
+    long = [lp for lp in loops if lp.length_frames >= min_len]
+    short = [lp for lp in loops if lp.length_frames < min_len]
+    if not short:
+        return loops
+
+    def merged_spans(group):
+        spans = sorted(
+            (o.start_frame, o.start_frame + lp.length_frames)
+            for lp in group
+            for o in lp.occurrences
+        )
+        out: list[list[int]] = []
+        for a, b in spans:
+            if out and a <= out[-1][1] + 2:
+                out[-1][1] = max(out[-1][1], b)
+            else:
+                out.append([a, b])
+        return out
+
+    every = merged_spans(loops)
+    every_starts = np.array([m[0] for m in every], np.int64)
+    covered = merged_spans(long)
+
+    def new_frames(a: int, b: int) -> int:
+        return (b - a) - sum(max(0, min(b, y) - max(a, x)) for x, y in covered)
+
+    out = list(long)
+    for lp in short:
+        starts = sorted(o.start_frame for o in lp.occurrences)
+        if (np.diff(starts) < min_len).any():
+            continue
+        n = lp.length_frames
+        for s in starts:
+            m = every[int(np.searchsorted(every_starts, s, "right")) - 1]
+            if m[1] - m[0] >= min_len and 2 * new_frames(s, s + n) >= n:
+                out.append(lp)
+                break
+    return sorted(out, key=lambda lp: lp.occurrences[0].start_frame)
+
+
+def claimed(ra, rb, rd, loops: list[Loop], tol: int = 0) -> np.ndarray:
+    """Runs that lie on a pair of occurrences of one of ``loops`` (the same offset,
+    within ``tol`` frames, and overlapping the earlier occurrence)."""
+    out = np.zeros(len(ra), bool)
+    for lp in loops:
+        starts = [o.start_frame for o in lp.occurrences]
+        for x in range(len(starts)):
+            for y in range(x + 1, len(starts)):
+                d = starts[y] - starts[x]
+                out |= (
+                    (np.abs(rd - d) <= tol) & (ra < starts[x] + lp.length_frames) & (rb > starts[x])
+                )
+    return out
 
 
 def _neighbours(ra, rb, rd, reach: int) -> list[list[int]]:

@@ -135,24 +135,74 @@ def _window_ok(path, fp, info, starts, offsets, shift) -> tuple[np.ndarray, np.n
     return agree, specific
 
 
+#: A boundary frame whose pairs differ by this many bits (share of max_distance) more
+#: than the loop's mean distance is suspect: a look-alike may have lengthened the run.
+EDGE_EXCESS_SHARE = 0.25
+
+
+def _trim(fp: Fingerprint, lp: Loop, max_distance: int) -> Loop:
+    """The loop without the frames at either end whose pairs differ by the hash by
+    ``EDGE_EXCESS_SHARE`` of max_distance more than the loop's median frame does.
+
+    Periodic footage (a test pattern, a conveyor) matches a copy's surroundings by
+    the hash at the edge of max_distance, so a run can start or end far outside the
+    copy - farther than :func:`refine` looks. What is trimmed here wrongly, refine
+    grows back on the pictures."""
+    from .hashing import hamming
+    from .loops import Occurrence
+
+    starts = np.array([o.start_frame for o in _picks(lp)], np.int64)
+    n = lp.length_frames
+    k = np.arange(n)
+    d = np.zeros(n, np.int64)
+    for s in starts[1:]:
+        d = np.maximum(d, hamming(fp.hashes[starts[0] + k], fp.hashes[s + k]))
+    bad = d > np.median(d) + EDGE_EXCESS_SHARE * max_distance
+    if not bad[0] and not bad[-1]:
+        return lp
+    good = np.flatnonzero(~bad)
+    lo, hi = int(good[0]), int(good[-1]) + 1
+    if hi - lo < 2:
+        return lp
+    occ = tuple(
+        Occurrence(o.start_frame + lo, float(fp.pts[o.start_frame + lo])) for o in lp.occurrences
+    )
+    end = occ[0].start_frame + hi - lo
+    end_s = float(fp.pts[end]) if end < len(fp) else float(fp.pts[-1]) + 1.0 / max(fp.fps, 1e-9)
+    return Loop(hi - lo, end_s - occ[0].start_s, lp.mean_distance, occ)
+
+
 def _sharp(
-    fp: Fingerprint, starts: np.ndarray, offset: int, max_distance: int, force: bool = False
+    fp: Fingerprint,
+    starts: np.ndarray,
+    offset: int,
+    max_distance: int,
+    force: bool = False,
+    edge: int = 0,
+    typical: float = 0.0,
 ) -> bool:
     """Is frame ``offset`` (relative to each start) different footage in every sampled
-    occurrence, by the hash? Then the boundary is a clean cut: nothing to refine.
-    Never when ``force``: after ``--fast`` (a skipped frame carries its neighbour's
-    hash) or when verification moved an occurrence."""
+    occurrence, by the hash, and frame ``edge`` (the loop's own frame at that
+    boundary) as close as the loop's ``typical`` distance? Then the boundary is a
+    clean cut: nothing to refine. Never when ``force``: after ``--fast`` (a skipped
+    frame carries its neighbour's hash) or when verification moved an occurrence."""
     from .hashing import hamming
 
     idx = starts + offset
-    if (idx < 0).any() or (idx >= len(fp)).any():
-        return True
-    if force:
+    if force or (idx < 0).any() or (idx >= len(fp)).any():
+        # at the video's first or last frame there is no other side to look at: the
+        # hash may have started the loop early on a look-alike, so it is checked
         return False
     if (fp.contrast[idx] <= 4).any():
         return False  # a flat frame says nothing
     d = hamming(fp.hashes[idx[0]], fp.hashes[idx[1:]])
-    return bool((d > max_distance).all())
+    if not (d > max_distance).all():
+        return False
+    # periodic footage (a test pattern) matches a few frames past a copy's end by the
+    # hash, at the edge of max_distance: a run that ends on such frames is looked at
+    own = starts + edge
+    d_edge = hamming(fp.hashes[own[0]], fp.hashes[own[1:]])
+    return bool((d_edge <= typical + EDGE_EXCESS_SHARE * max_distance).all())
 
 
 def refine(
@@ -191,20 +241,34 @@ def refine(
     # and in the wide one when it is not found there or keeps growing to its edge
     windows = [min(w, SNAP_FRAMES + shift + 2), w] if force else [w]
     grow_front = 0
-    if not _sharp(fp, starts, -1, max_distance, force):
+    if not _sharp(fp, starts, -1, max_distance, force, 0, lp.mean_distance):
         for i, win in enumerate(windows):
             got = _front(path, fp, info, starts, length, win, shift, force)
             if got is not None and (not got[1] or i == len(windows) - 1):
                 break
+        # nothing agrees near the start: the loop starts farther in (a look-alike
+        # that the hash cannot tell from the copy lengthened it); look there
+        base = 0
+        while got is None and base + 2 * w < length:
+            base += w
+            got = _front(path, fp, info, starts + base, length - base, w, shift, force)
+            if got is not None:
+                got = (got[0] - base, False)
         if got is None:
-            return lp  # nothing agrees near the start: leave it to verification
+            return lp  # nothing agrees anywhere: leave it to verification
         grow_front = min(got[0], int(all_starts.min()))
     grow_back = 0
-    if not _sharp(fp, starts, length, max_distance, force):
+    if not _sharp(fp, starts, length, max_distance, force, length - 1, lp.mean_distance):
         for i, win in enumerate(windows):
             got = _back(path, fp, info, starts, length, win, shift, force)
             if got is not None and (not got[1] or i == len(windows) - 1):
                 break
+        base = 0  # the same at the end
+        while got is None and base + 2 * w < length + grow_front:
+            base += w
+            got = _back(path, fp, info, starts, length - base, w, shift, force)
+            if got is not None:
+                got = (got[0] - base, False)
         if got is None:
             return lp
         grow_back = got[0]
@@ -431,12 +495,20 @@ def verify_loops(
         if checked is None:
             out.append((lp, verdict))
             continue
-        moved = not {o.start_frame for o in checked.occurrences} <= {
+        # occurrences moved, or look-alike places dropped: the hash's boundaries came
+        # from a group that is not the one confirmed, so both ends are looked at again
+        moved = {o.start_frame for o in checked.occurrences} != {
             o.start_frame for o in lp.occurrences
         }
         lp = checked
         if refine_boundaries:
             before = (lp.occurrences[0].start_frame, lp.length_frames)
+            from .loops import default_max_distance
+
+            dmax = max_distance or default_max_distance(fp.hash_size)
+            trimmed = _trim(fp, lp, dmax)
+            moved |= trimmed is not lp
+            lp = trimmed
             try:
                 force = moved or fp.decoded is not None
                 lp = refine(path, fp, lp, info, max_distance, force=force)

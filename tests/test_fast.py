@@ -106,6 +106,8 @@ def test_fast_fingerprint_decodes_less_and_fills_in(videos, tmp_path):
         "slow footage",
         "variable frame rate",
         "copy among freezes, black and stills",
+        "a copy whose original another copy splits",
+        "copies in look-alike footage (testsrc2)",
     ],
 )
 def test_fast_scan_finds_every_copied_frame(videos, name):
