@@ -202,7 +202,21 @@ def _sharp(
     # hash, at the edge of max_distance: a run that ends on such frames is looked at
     own = starts + edge
     d_edge = hamming(fp.hashes[own[0]], fp.hashes[own[1:]])
-    return bool((d_edge <= typical + EDGE_EXCESS_SHARE * max_distance).all())
+    if not (d_edge <= typical + EDGE_EXCESS_SHARE * max_distance).all():
+        return False
+    # and the loop's own frame at the boundary is specific in time by the hash: a
+    # test pattern whose only change is a counter the hash cannot see matches past a
+    # copy's end as well as inside it
+    from .loops import SHIFT_S, SPECIFIC_MARGIN_SHARE
+
+    shift = max(1, round(SHIFT_S * fp.fps)) if fp.fps > 0 else 3
+    margin = max(1, round(SPECIFIC_MARGIN_SHARE * fp.hash_size * fp.hash_size))
+    n = len(fp)
+    for p, e in zip(own[1:].tolist(), d_edge.tolist(), strict=True):
+        near = [q for q in (p - shift, p + shift) if 0 <= q < n and q != own[0]]
+        if not near or hamming(fp.hashes[own[0]], fp.hashes[near]).min() < e + margin:
+            return False
+    return True
 
 
 def refine(
@@ -257,6 +271,13 @@ def refine(
         if got is None:
             return lp  # nothing agrees anywhere: leave it to verification
         grow_front = min(got[0], int(all_starts.min()))
+        # grown to the window's edge: slow footage (a slow zoom) whose run the hash
+        # ended early goes on agreeing; follow it, a window at a time
+        while got[1] and 0 < grow_front < int(all_starts.min()) and grow_front < max_len:
+            got = _front(path, fp, info, starts - grow_front, 1, w, shift, False)
+            if got is None or got[0] <= 0:
+                break
+            grow_front = min(grow_front + got[0], int(all_starts.min()))
     grow_back = 0
     if not _sharp(fp, starts, length, max_distance, force, length - 1, lp.mean_distance):
         for i, win in enumerate(windows):
@@ -272,6 +293,12 @@ def refine(
         if got is None:
             return lp
         grow_back = got[0]
+        while got[1] and 0 < grow_back and length + grow_front + grow_back < max_len:
+            end = length + grow_back  # the same at the end
+            got = _back(path, fp, info, starts + end - 1, 1, w, shift, False)
+            if got is None or got[0] <= 0:
+                break
+            grow_back += got[0]
     new_len = length + grow_front + grow_back
     new_len = min(new_len, max_len, n - int(all_starts.max() - grow_front))
     if new_len <= 0:

@@ -108,6 +108,7 @@ def test_fast_fingerprint_decodes_less_and_fills_in(videos, tmp_path):
         "copy among freezes, black and stills",
         "a copy whose original another copy splits",
         "copies in look-alike footage (testsrc2)",
+        "slow zoom (mandelbrot)",
     ],
 )
 def test_fast_scan_finds_every_copied_frame(videos, name):

@@ -55,6 +55,13 @@ POSITIVE = {
         segments=[Play(0, 300), Play(59, 137), Play(300, 450), Play(4, 45), Play(450, 600)],
         source="testsrc2=s={w}x{h}:r={fps}",
     ),
+    # lavfi mandelbrot zooms slowly at times: the hash ends the copy's run where its
+    # frames stop being specific at 0.2 s, and the rest of the copy (two seconds
+    # here) is only found by following the pictures' agreement window by window
+    "slow zoom (mandelbrot)": dict(
+        segments=[Play(0, 587), Play(259, 397), Play(587, 810)],
+        source="mandelbrot=s={w}x{h}:r={fps}",
+    ),
     "slow footage": dict(segments=[Play(0, 400), Play(137, 263), Play(400, 700)], speed=0.12),
     # x264's medium preset puts B-frames in slow footage: a frame's copy then differs
     # from it by more bits than its neighbour does, and the hash cannot say which

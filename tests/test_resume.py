@@ -57,7 +57,7 @@ def _scan_cmd(video, cache):
 
 
 def _slow_env(**extra):
-    env = dict(os.environ, FASTLOOP_READRATE="12", FASTLOOP_CHUNK_FRAMES="60", **extra)
+    env = dict(os.environ, FASTLOOP_READRATE="6", FASTLOOP_CHUNK_FRAMES="60", **extra)
     return env
 
 
