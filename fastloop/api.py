@@ -6,6 +6,7 @@ Heavy modules (numba kernels, the ffmpeg pipe) are imported inside the functions
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -480,13 +481,15 @@ def _verified_candidates(video, fp, params, dmax, log) -> list[tuple[Loop, Verdi
 
     Frames are grouped into loops by every match the hash finds, so look-alikes
     matched to a copied stretch can pull the copy's frames into their classes and
-    hide the copy, or break it into pieces too short to be candidates. So every
-    run of matches that no loop accounts for is checked as a loop of its own (the
-    longest ``MAX_LONE_RUNS``), and when verification rejects a loop the search runs
-    again without the matches behind it; what comes out new is checked in turn.
+    hide the copy, or break it into pieces too short to be candidates. So the part
+    of every run of matches that no loop accounts for is checked as a loop of its
+    own (the longest ``MAX_LONE_RUNS``), and the search runs again without the
+    matches behind rejected loops, until nothing new comes out (``SEARCH_ROUNDS``).
     """
-    from .loops import claimed, run_loops, search
+    from .loops import FAST_RADIUS, _frames_for, run_loops, search, unclaimed
     from .verify import verify_loops
+
+    cand_len = max(2, math.ceil(_frames_for(params.min_length_s, fp.fps) * 0.5))
 
     done: dict[tuple, tuple[Loop, Verdict]] = {}
     asked: dict[tuple, Loop] = {}
@@ -496,11 +499,16 @@ def _verified_candidates(video, fp, params, dmax, log) -> list[tuple[Loop, Verdi
         loops = found.loops
         if len(found.matched):
             ra, rb, rd = found.matched
-            # as found and as verification left them
-            judged = [*asked.values(), *(lp for lp, _ in done.values()), *loops]
-            lone = np.flatnonzero(~claimed(ra, rb, rd, judged, 0 if fp.decoded is None else 2))
-            lone = lone[np.argsort(-(rb[lone] - ra[lone]), kind="stable")][:MAX_LONE_RUNS]
-            loops = loops + run_loops(fp, ra[lone], rb[lone], rd[lone])
+            # what is judged already accounts for its pairs: a confirmed loop as
+            # verification left it (without the look-alike places it dropped), a
+            # rejected one as found; and so do this round's candidates
+            judged = [lp if v.confirmed else asked[k] for k, (lp, v) in done.items()]
+            judged += [lp for lp in loops if _key(lp) not in done]
+            la, lb, ld = unclaimed(
+                ra, rb, rd, judged, cand_len, 0 if fp.decoded is None else 2 * FAST_RADIUS
+            )
+            lone = np.argsort(-(lb - la), kind="stable")[:MAX_LONE_RUNS]
+            loops = loops + run_loops(fp, la[lone], lb[lone], ld[lone])
         new = [lp for lp in loops if _key(lp) not in done]
         if not new:
             break
@@ -508,10 +516,7 @@ def _verified_candidates(video, fp, params, dmax, log) -> list[tuple[Loop, Verdi
         for lp, result in zip(new, got, strict=True):
             done[_key(lp)] = result
             asked[_key(lp)] = lp
-        fresh = [lp for lp in new if not done[_key(lp)][1].confirmed]
-        if not fresh:
-            break
-        rejected += fresh
+        rejected += [lp for lp in new if not done[_key(lp)][1].confirmed]
     # every round's confirmed loops stand: a later round may miss a copy that an
     # earlier one confirmed (its look-alikes still link it elsewhere)
     return list(done.values())

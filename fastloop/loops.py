@@ -343,6 +343,37 @@ def touching(loops: list[Loop], min_len: int) -> list[Loop]:
     return sorted(out, key=lambda lp: lp.occurrences[0].start_frame)
 
 
+def unclaimed(ra, rb, rd, loops: list[Loop], min_len: int, tol: int = 0):
+    """The longest part of each run ``(ra, rb, rd)`` that no pair of occurrences of
+    ``loops`` covers (the same offset within ``tol`` frames), where it is at least
+    ``min_len`` frames: arrays (a, b, delta) of those parts."""
+    claims: dict[int, list[tuple[int, int]]] = {}
+    for lp in loops:
+        starts = sorted(o.start_frame for o in lp.occurrences)
+        for x in range(len(starts)):
+            for y in range(x + 1, len(starts)):
+                claims.setdefault(starts[y] - starts[x], []).append(
+                    (starts[x], starts[x] + lp.length_frames)
+                )
+    out = []
+    for a, b, d in zip(ra.tolist(), rb.tolist(), rd.tolist(), strict=True):
+        spans = sorted(
+            (max(a, s), min(b, e))
+            for dd in range(d - tol, d + tol + 1)
+            for s, e in claims.get(dd, ())
+            if s < b and e > a
+        )
+        best, at, pos = 0, a, a
+        for s, e in [*spans, (b, b)]:
+            if s - pos > best:
+                best, at = s - pos, pos
+            pos = max(pos, e)
+        if best >= min_len:
+            out.append((at, at + best, d))
+    arr = np.array(out, np.int64).reshape(-1, 3)
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
 def claimed(ra, rb, rd, loops: list[Loop], tol: int = 0) -> np.ndarray:
     """Runs that lie on a pair of occurrences of one of ``loops`` (the same offset,
     within ``tol`` frames, and overlapping the earlier occurrence)."""

@@ -109,6 +109,7 @@ def test_fast_fingerprint_decodes_less_and_fills_in(videos, tmp_path):
         "a copy whose original another copy splits",
         "copies in look-alike footage (testsrc2)",
         "slow zoom (mandelbrot)",
+        "overlapping copies in look-alike footage",
     ],
 )
 def test_fast_scan_finds_every_copied_frame(videos, name):

@@ -58,6 +58,12 @@ POSITIVE = {
     # lavfi mandelbrot zooms slowly at times: the hash ends the copy's run where its
     # frames stop being specific at 0.2 s, and the rest of the copy (two seconds
     # here) is only found by following the pictures' agreement window by window
+    # two copies that overlap in the source, in testsrc2: part of the first copy is in
+    # the second too, and the rest of it has only its original as a partner
+    "overlapping copies in look-alike footage": dict(
+        segments=[Play(0, 188), Play(105, 172), Play(188, 307), Play(0, 139), Play(307, 900)],
+        source="testsrc2=s={w}x{h}:r={fps}",
+    ),
     "slow zoom (mandelbrot)": dict(
         segments=[Play(0, 587), Play(259, 397), Play(587, 810)],
         source="mandelbrot=s={w}x{h}:r={fps}",
