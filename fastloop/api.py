@@ -6,7 +6,6 @@ Heavy modules (numba kernels, the ffmpeg pipe) are imported inside the functions
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -448,8 +447,6 @@ def scan(
     if verify and video and os.path.isfile(video):
         from .loops import _frames_for, touching
 
-        # candidates down to half the minimum length: boundaries are refined on the
-        # video, then the minimum length applies to what was confirmed
         min_len = _frames_for(params.min_length_s, fp.fps)
         dmax = params.resolved_distance(fp.hash_size)
         checked = _verified_candidates(video, fp, params, dmax, log)
@@ -469,6 +466,9 @@ def scan(
     return ScanResult(fp, loops, params, timing, verified=verified and verify)
 
 
+#: Candidates go down to this share of --min-length: boundaries are refined on the
+#: video, then the minimum length applies to what was confirmed.
+CANDIDATE_SHARE = 0.5
 #: Searches for candidates at most this many times, each without the loops that
 #: verification rejected in the ones before.
 SEARCH_ROUNDS = 3
@@ -486,16 +486,16 @@ def _verified_candidates(video, fp, params, dmax, log) -> list[tuple[Loop, Verdi
     own (the longest ``MAX_LONE_RUNS``), and the search runs again without the
     matches behind rejected loops, until nothing new comes out (``SEARCH_ROUNDS``).
     """
-    from .loops import FAST_RADIUS, _frames_for, run_loops, search, unclaimed
+    from .loops import FAST_RADIUS, candidate_frames, run_loops, search, unclaimed
     from .verify import verify_loops
 
-    cand_len = max(2, math.ceil(_frames_for(params.min_length_s, fp.fps) * 0.5))
+    cand_len = candidate_frames(params.min_length_s, fp.fps, CANDIDATE_SHARE)
 
     done: dict[tuple, tuple[Loop, Verdict]] = {}
     asked: dict[tuple, Loop] = {}
     rejected: list[Loop] = []
     for _ in range(SEARCH_ROUNDS):
-        found = search(fp, params, candidate_share=0.5, exclude=rejected)
+        found = search(fp, params, candidate_share=CANDIDATE_SHARE, exclude=rejected)
         loops = found.loops
         if len(found.matched):
             ra, rb, rd = found.matched

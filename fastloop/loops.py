@@ -123,6 +123,23 @@ def _frames_for(seconds: float, fps: float) -> int:
     return max(2, math.ceil(seconds * fps - 1e-9)) if fps > 0 else 2
 
 
+def candidate_frames(min_length_s: float, fps: float, share: float) -> int:
+    """Shortest candidate, in frames: ``share`` of the minimum length."""
+    return max(2, math.ceil(_frames_for(min_length_s, fps) * share))
+
+
+def loop_at(fp: Fingerprint, starts, length: int, mean_distance: float = 0.0) -> Loop:
+    """The loop of ``length`` frames at frames ``starts`` (sorted), with its times."""
+    n = len(fp)
+    s0 = int(starts[0])
+    end = s0 + length
+    end_s = (
+        float(fp.pts[end]) if end < n else float(fp.pts[-1]) + (1.0 / fp.fps if fp.fps > 0 else 0.0)
+    )
+    occ = tuple(Occurrence(int(s), float(fp.pts[s])) for s in starts)
+    return Loop(int(length), end_s - float(fp.pts[s0]), mean_distance, occ)
+
+
 def search(
     fp: Fingerprint,
     params: LoopParams | None = None,
@@ -149,7 +166,7 @@ def search(
     dmax = p.resolved_distance(fp.hash_size)
     fps = fp.fps
     min_len = _frames_for(p.min_length_s, fps)
-    cand_len = max(2, math.ceil(min_len * candidate_share))
+    cand_len = candidate_frames(p.min_length_s, fps, candidate_share)
     h = np.ascontiguousarray(fp.hashes)
     valid = np.ascontiguousarray(fp.contrast > p.flat_contrast)
     shift = max(1, round(SHIFT_S * fps)) if fps > 0 else 3
@@ -240,18 +257,14 @@ def run_loops(fp: Fingerprint, ra, rb, rd) -> list[Loop]:
     """Each run ``a..b-1`` matching ``a+delta..`` as a loop of its own, two places."""
     from .kernels import _pair_distances
 
-    n = len(fp)
     s = np.zeros(len(ra), np.int64)
     c = np.zeros(len(ra), np.int64)
     _pair_distances(np.ascontiguousarray(fp.hashes), ra, rb, rd, s, c)
-    out = []
-    for a, b, d, total, count in zip(*(x.tolist() for x in (ra, rb, rd, s, c)), strict=True):
-        if b + d > n:
-            continue
-        end_s = float(fp.pts[b]) if b < n else float(fp.pts[-1]) + 1.0 / max(fp.fps, 1e-9)
-        occ = (Occurrence(a, float(fp.pts[a])), Occurrence(a + d, float(fp.pts[a + d])))
-        out.append(Loop(b - a, end_s - float(fp.pts[a]), total / max(1, count), occ))
-    return out
+    return [
+        loop_at(fp, (a, a + d), b - a, total / max(1, count))
+        for a, b, d, total, count in zip(*(x.tolist() for x in (ra, rb, rd, s, c)), strict=True)
+        if b + d <= len(fp)
+    ]
 
 
 #: ``--fast``: a run's true diagonal is looked for this many frames either side.
@@ -343,10 +356,9 @@ def touching(loops: list[Loop], min_len: int) -> list[Loop]:
     return sorted(out, key=lambda lp: lp.occurrences[0].start_frame)
 
 
-def unclaimed(ra, rb, rd, loops: list[Loop], min_len: int, tol: int = 0):
-    """The longest part of each run ``(ra, rb, rd)`` that no pair of occurrences of
-    ``loops`` covers (the same offset within ``tol`` frames), where it is at least
-    ``min_len`` frames: arrays (a, b, delta) of those parts."""
+def _pair_claims(loops: list[Loop]) -> dict[int, list[tuple[int, int]]]:
+    """For every offset between two occurrences of a loop, the frames [start, stop)
+    of the earlier occurrence: the runs such a pair of places accounts for."""
     claims: dict[int, list[tuple[int, int]]] = {}
     for lp in loops:
         starts = sorted(o.start_frame for o in lp.occurrences)
@@ -355,16 +367,28 @@ def unclaimed(ra, rb, rd, loops: list[Loop], min_len: int, tol: int = 0):
                 claims.setdefault(starts[y] - starts[x], []).append(
                     (starts[x], starts[x] + lp.length_frames)
                 )
+    return claims
+
+
+def _claims_on(claims, a: int, b: int, d: int, tol: int) -> list[tuple[int, int]]:
+    """The claimed frames of run (a, b, d), clipped to it, sorted."""
+    return sorted(
+        (max(a, s), min(b, e))
+        for dd in range(d - tol, d + tol + 1)
+        for s, e in claims.get(dd, ())
+        if s < b and e > a
+    )
+
+
+def unclaimed(ra, rb, rd, loops: list[Loop], min_len: int, tol: int = 0):
+    """The longest part of each run ``(ra, rb, rd)`` that no pair of occurrences of
+    ``loops`` covers (the same offset within ``tol`` frames), where it is at least
+    ``min_len`` frames: arrays (a, b, delta) of those parts."""
+    claims = _pair_claims(loops)
     out = []
     for a, b, d in zip(ra.tolist(), rb.tolist(), rd.tolist(), strict=True):
-        spans = sorted(
-            (max(a, s), min(b, e))
-            for dd in range(d - tol, d + tol + 1)
-            for s, e in claims.get(dd, ())
-            if s < b and e > a
-        )
         best, at, pos = 0, a, a
-        for s, e in [*spans, (b, b)]:
+        for s, e in [*_claims_on(claims, a, b, d, tol), (b, b)]:
             if s - pos > best:
                 best, at = s - pos, pos
             pos = max(pos, e)
@@ -377,16 +401,14 @@ def unclaimed(ra, rb, rd, loops: list[Loop], min_len: int, tol: int = 0):
 def claimed(ra, rb, rd, loops: list[Loop], tol: int = 0) -> np.ndarray:
     """Runs that lie on a pair of occurrences of one of ``loops`` (the same offset,
     within ``tol`` frames, and overlapping the earlier occurrence)."""
-    out = np.zeros(len(ra), bool)
-    for lp in loops:
-        starts = [o.start_frame for o in lp.occurrences]
-        for x in range(len(starts)):
-            for y in range(x + 1, len(starts)):
-                d = starts[y] - starts[x]
-                out |= (
-                    (np.abs(rd - d) <= tol) & (ra < starts[x] + lp.length_frames) & (rb > starts[x])
-                )
-    return out
+    claims = _pair_claims(loops)
+    return np.array(
+        [
+            bool(_claims_on(claims, a, b, d, tol))
+            for a, b, d in zip(ra.tolist(), rb.tolist(), rd.tolist(), strict=True)
+        ],
+        bool,
+    )
 
 
 def _neighbours(ra, rb, rd, reach: int) -> list[list[int]]:
@@ -489,8 +511,6 @@ def _group(fp: Fingerprint, roots: np.ndarray, size: np.ndarray, min_len: int) -
     clusters = sorted({(int(a), int(b)) for a, b in zip(r0, r1, strict=True)})
     loops = []
     seen: set[tuple] = set()
-    pts = fp.pts
-    fps = fp.fps
     for c0, c1 in clusters:
         length = c1 - c0
         if length < min_len:
@@ -504,13 +524,6 @@ def _group(fp: Fingerprint, roots: np.ndarray, size: np.ndarray, min_len: int) -
         if key in seen:
             continue
         seen.add(key)
-        s0 = int(occ_starts[0])
-        end_s = (
-            float(pts[s0 + length])
-            if s0 + length < n
-            else float(pts[-1]) + (1.0 / fps if fps > 0 else 0.0)
-        )
-        occurrences = tuple(Occurrence(int(s), float(pts[s])) for s in occ_starts)
-        loops.append(Loop(int(length), end_s - float(pts[s0]), 0.0, occurrences))
+        loops.append(loop_at(fp, occ_starts, length))
     loops.sort(key=lambda lp: lp.occurrences[0].start_frame)
     return loops

@@ -149,7 +149,7 @@ def _trim(fp: Fingerprint, lp: Loop, max_distance: int) -> Loop:
     copy - farther than :func:`refine` looks. What is trimmed here wrongly, refine
     grows back on the pictures."""
     from .hashing import hamming
-    from .loops import Occurrence
+    from .loops import loop_at
 
     starts = np.array([o.start_frame for o in _picks(lp)], np.int64)
     n = lp.length_frames
@@ -164,12 +164,7 @@ def _trim(fp: Fingerprint, lp: Loop, max_distance: int) -> Loop:
     lo, hi = int(good[0]), int(good[-1]) + 1
     if hi - lo < 2:
         return lp
-    occ = tuple(
-        Occurrence(o.start_frame + lo, float(fp.pts[o.start_frame + lo])) for o in lp.occurrences
-    )
-    end = occ[0].start_frame + hi - lo
-    end_s = float(fp.pts[end]) if end < len(fp) else float(fp.pts[-1]) + 1.0 / max(fp.fps, 1e-9)
-    return Loop(hi - lo, end_s - occ[0].start_s, lp.mean_distance, occ)
+    return loop_at(fp, [o.start_frame + lo for o in lp.occurrences], hi - lo, lp.mean_distance)
 
 
 def _sharp(
@@ -496,9 +491,11 @@ def verify_loops(
     """Confirm every loop's occurrences on frames fetched again at 128x128 (see the
     module doc and :func:`_check`), and put confirmed loops' boundaries back within a
     frame (:func:`refine`). Rejected loops come back with ``confirmed`` False."""
+    from .loops import default_max_distance
     from .media import probe
 
     info = probe(path)
+    dmax = max_distance or default_max_distance(fp.hash_size)
     out = []
     for lp in loops:
         try:
@@ -530,9 +527,6 @@ def verify_loops(
         lp = checked
         if refine_boundaries:
             before = (lp.occurrences[0].start_frame, lp.length_frames)
-            from .loops import default_max_distance
-
-            dmax = max_distance or default_max_distance(fp.hash_size)
             trimmed = _trim(fp, lp, dmax)
             moved |= trimmed is not lp
             lp = trimmed
