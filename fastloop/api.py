@@ -11,16 +11,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .fingerprint import Fingerprint
+from .fingerprint import Descriptors, Fingerprint
 from .hashing import check_hash_size, words_for
 from .loops import Loop, LoopParams
-
-if TYPE_CHECKING:
-    from .verify import Verdict
 
 ProgressFn = Callable[[int, int], None]
 
@@ -173,6 +169,7 @@ def _onto_grid(fp: Fingerprint, packets) -> Fingerprint | None:
         hashes=fp.hashes[src],
         pts=grid,
         contrast=contrast,
+        desc=fp.desc[src],
         hash_size=fp.hash_size,
         info=info,
         warnings=fp.warnings,
@@ -192,7 +189,7 @@ def _nearest_rank(decoded: np.ndarray) -> np.ndarray:
 def _fingerprint_cached(path, size, progress, workers, log, cache, t0, fast) -> Fingerprint:
     from .cache import Checkpoint
     from .decode import _SeekMissed, decode, plan_ranges
-    from .hashing import ahash_with_contrast
+    from .hashing import hash_frames
     from .media import check_input, probe
 
     check_input(path)
@@ -220,9 +217,9 @@ def _fingerprint_cached(path, size, progress, workers, log, cache, t0, fast) -> 
 
         def on_frames(i: int, frames: np.ndarray, hash_time=hash_time) -> None:
             t = time.perf_counter()
-            h, c = ahash_with_contrast(frames.reshape(len(frames), size, size))
+            h, c, d = hash_frames(frames.reshape(len(frames), size, size))
             hash_time[0] += time.perf_counter() - t
-            ck.add(i, h, c)
+            ck.add(i, h, c, d)
 
         def report(d: int, total: int, already=already) -> None:
             if progress is not None:
@@ -260,9 +257,9 @@ def _warm_kernels(size: int) -> None:
 
     def warm() -> None:
         try:
-            from .hashing import ahash_with_contrast
+            from .hashing import hash_frames
 
-            ahash_with_contrast(np.zeros((1, size, size), np.uint8))
+            hash_frames(np.zeros((1, size, size), np.uint8))
         except Exception:
             pass
 
@@ -290,7 +287,7 @@ def check_budget(info, hash_size: int, memory_bytes: int | None = None) -> None:
 
 def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerprint:
     from .decode import decode
-    from .hashing import ahash_with_contrast as hash_fn
+    from .hashing import hash_frames as hash_fn
 
     parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
     hash_time = [0.0]
@@ -298,8 +295,9 @@ def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerpri
 
     def on_frames(r: int, frames: np.ndarray) -> None:
         t = time.perf_counter()
-        h, c = hash_fn(frames.reshape(len(frames), size, size))
+        h, c, d = hash_fn(frames.reshape(len(frames), size, size))
         parts.setdefault(r, []).append((h, c))
+        desc.add(r, d)
         with lock:
             hash_time[0] += time.perf_counter() - t
 
@@ -308,9 +306,15 @@ def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerpri
     info = probe(path)
     check_budget(info, size)
     _warm_kernels(size)
-    info, dec = decode(
-        path, size, on_frames, info=info, workers=workers, progress=progress, log=log, fast=fast
-    )
+    desc = Descriptors(size, info.frames_estimate)
+    try:
+        info, dec = decode(
+            path, size, on_frames, info=info, workers=workers, progress=progress, log=log,
+            fast=fast,
+        )
+    except BaseException:
+        desc.close()
+        raise
     # keep each range's own frames, batch by batch, so that the hashes exist at most
     # twice (the batches and the result) on the way to one array
     hashes = [np.empty((0, words_for(size)), np.uint64)]
@@ -331,6 +335,7 @@ def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerpri
         hashes=hashes_all,
         pts=dec.pts,
         contrast=np.concatenate(contrast),
+        desc=desc.finish(dec.keep),
         hash_size=size,
         info=meta,
         warnings=dec.warnings,
@@ -345,8 +350,6 @@ class ScanResult:
     loops: list[Loop]
     params: LoopParams
     timing: dict = field(default_factory=dict)
-    #: False when candidate loops could not be confirmed on the video (not found)
-    verified: bool = True
 
     @property
     def looped(self) -> bool:
@@ -354,8 +357,10 @@ class ScanResult:
 
     @property
     def repeated_s(self) -> float:
-        """Seconds of footage that are copies (every occurrence after the first)."""
-        return sum(lp.length_s * (len(lp.occurrences) - 1) for lp in self.loops)
+        """Seconds of video that repeat footage shown before (every play of a loop's
+        footage beyond its first)."""
+        fps = self.fingerprint.fps or 30.0
+        return sum(max(0, lp.frames - lp.length_frames) for lp in self.loops) / fps
 
     def to_dict(self) -> dict:
         """The JSON output contract of ``fastloop scan --format json``."""
@@ -406,20 +411,16 @@ def scan(
     params: LoopParams | None = None,
     workers: int | None = None,
     log: Callable[[str], None] | None = None,
-    verify: bool = True,
     cache: str | os.PathLike | None = None,
     fast: bool = False,
     **kwargs,
 ) -> ScanResult:
     """Fingerprint ``path`` (or take ``fp``) and find its loops.
 
-    With ``verify`` (the default) every candidate loop is confirmed on a few of its
-    frames fetched again by seeking, at 128x128 (see :mod:`fastloop.verify`); look-alike
-    footage that the relaxed hash matched is dropped. Without a readable video (a
-    fingerprint whose video is gone) loops stay unverified: ``result.verified`` is False.
-    ``fast`` decodes fewer frames (see :func:`fingerprint`); verification then also
-    puts every loop boundary next to a frame that was not decoded back on the right
-    frame, by decoding a short stretch around it in full.
+    The hash proposes copies and the gray descriptor kept in the fingerprint confirms
+    them and puts their boundaries on the frame (see :mod:`fastloop.verify`): the
+    video is decoded once, and a fingerprint alone (``fp=``) gives the same loops.
+    ``fast`` decodes fewer frames (see :func:`fingerprint`).
 
     Examples
     --------
@@ -441,126 +442,16 @@ def scan(
         tm = fp.info.get("timing", {})
         timing["decode_s"] = tm.get("decode_s", 0.0)
         timing["hash_s"] = tm.get("hash_s", 0.0)
-    t1 = time.perf_counter()
-    video = path if path is not None else fp.info.get("path")
-    verified = False
-    if verify and video and os.path.isfile(video):
-        from .loops import _frames_for, touching
+    if not fp.has_desc:
+        from .errors import InputError
 
-        min_len = _frames_for(params.min_length_s, fp.fps)
-        dmax = params.resolved_distance(fp.hash_size)
-        checked = _verified_candidates(video, fp, params, dmax, log)
-        loops = touching([lp for lp, v in checked if v.confirmed], min_len)
-        loops = _distinct(loops)
-        verified = all(v.checked for _, v in checked)
-        if not verified:
-            fp.warnings.append(
-                "some loops could not be checked on the video (frames "
-                "could not be fetched again): reported as the hash found them"
-            )
-    else:
-        loops = search(fp, params).loops
+        raise InputError("this fingerprint has no gray descriptors: make it again")
+    t1 = time.perf_counter()
+    loops = search(fp, params).loops
     t2 = time.perf_counter()
     timing["match_s"] = t2 - t1
     timing["total_s"] = t2 - t0
-    return ScanResult(fp, loops, params, timing, verified=verified and verify)
-
-
-#: Candidates go down to this share of --min-length: boundaries are refined on the
-#: video, then the minimum length applies to what was confirmed.
-CANDIDATE_SHARE = 0.5
-#: Searches for candidates at most this many times, each without the loops that
-#: verification rejected in the ones before.
-SEARCH_ROUNDS = 3
-#: Runs checked on their own per round, at most (see :func:`_verified_candidates`).
-MAX_LONE_RUNS = 20
-
-
-def _verified_candidates(video, fp, params, dmax, log) -> list[tuple[Loop, Verdict]]:
-    """Candidate loops, each checked on the video (see :mod:`fastloop.verify`).
-
-    Frames are grouped into loops by every match the hash finds, so look-alikes
-    matched to a copied stretch can pull the copy's frames into their classes and
-    hide the copy, or break it into pieces too short to be candidates. So the part
-    of every run of matches that no loop accounts for is checked as a loop of its
-    own (the longest ``MAX_LONE_RUNS``), and the search runs again without the
-    matches behind rejected loops, until nothing new comes out (``SEARCH_ROUNDS``).
-    """
-    from .loops import FAST_RADIUS, candidate_frames, run_loops, search, unclaimed
-    from .verify import verify_loops
-
-    cand_len = candidate_frames(params.min_length_s, fp.fps, CANDIDATE_SHARE)
-
-    done: dict[tuple, tuple[Loop, Verdict]] = {}
-    asked: dict[tuple, Loop] = {}
-    rejected: list[Loop] = []
-    for _ in range(SEARCH_ROUNDS):
-        found = search(fp, params, candidate_share=CANDIDATE_SHARE, exclude=rejected)
-        loops = found.loops
-        if len(found.matched):
-            ra, rb, rd = found.matched
-            # what is judged already accounts for its pairs: a confirmed loop as
-            # verification left it (without the look-alike places it dropped), a
-            # rejected one as found; and so do this round's candidates
-            judged = [lp if v.confirmed else asked[k] for k, (lp, v) in done.items()]
-            judged += [lp for lp in loops if _key(lp) not in done]
-            la, lb, ld = unclaimed(
-                ra, rb, rd, judged, cand_len, 0 if fp.decoded is None else 2 * FAST_RADIUS
-            )
-            lone = np.argsort(-(lb - la), kind="stable")[:MAX_LONE_RUNS]
-            loops = loops + run_loops(fp, la[lone], lb[lone], ld[lone])
-        new = [lp for lp in loops if _key(lp) not in done]
-        if not new:
-            break
-        got = verify_loops(video, fp, new, log=log, max_distance=dmax)
-        for lp, result in zip(new, got, strict=True):
-            done[_key(lp)] = result
-            asked[_key(lp)] = lp
-        rejected += [lp for lp in new if not done[_key(lp)][1].confirmed]
-    # every round's confirmed loops stand: a later round may miss a copy that an
-    # earlier one confirmed (its look-alikes still link it elsewhere)
-    return list(done.values())
-
-
-def _key(lp: Loop) -> tuple:
-    return (lp.length_frames, tuple(o.start_frame for o in lp.occurrences))
-
-
-def _distinct(loops: list[Loop]) -> list[Loop]:
-    """Drop a loop whose every pair another loop claims too: all its occurrences lie
-    inside occurrences of the other, at one offset (verification can move two
-    candidates of one copy onto the same frames, or grow one over the other)."""
-    spans = [
-        (
-            lp.length_frames,
-            [o.start_frame for o in lp.occurrences],
-            {o.start_frame for o in lp.occurrences},
-        )
-        for lp in loops
-    ]
-
-    def inside(i: int, j: int) -> bool:
-        n, starts, _ = spans[i]
-        m, _, other = spans[j]
-        first = starts[0]
-        for s in other:  # the other's occurrence holding the first one of this loop
-            t = first - s
-            if 0 <= t and t + n <= m and all(x - t in other for x in starts):
-                return True
-        return False
-
-    out = []
-    for i, lp in enumerate(loops):
-        covered = any(
-            j != i
-            and inside(i, j)
-            # of two equal loops keep the first
-            and not (inside(j, i) and len(spans[j][1]) == len(spans[i][1]) and j > i)
-            for j in range(len(loops))
-        )
-        if not covered:
-            out.append(lp)
-    return out
+    return ScanResult(fp, loops, params, timing)
 
 
 def buckets(fp: Fingerprint, min_size: int = 2) -> list[np.ndarray]:

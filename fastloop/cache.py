@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .decode import Range, _read_pts
-from .fingerprint import FORMAT_VERSION, Fingerprint
+from .fingerprint import FORMAT_VERSION, Descriptors, Fingerprint
 
 #: Frames per chunk (5 min at 30 fps), or fewer when this many seconds have passed.
 CHUNK_FRAMES = int(os.environ.get("FASTLOOP_CHUNK_FRAMES", "9000"))
@@ -78,6 +78,7 @@ class _Live:
     start_s: float | None  # frames before this absolute time are not ours
     hashes: list = field(default_factory=list)
     contrast: list = field(default_factory=list)
+    desc: list = field(default_factory=list)
     received: int = 0
     committed: int = 0  # frames of this run written (or dropped as before start_s)
     stats: str | None = None
@@ -120,18 +121,23 @@ class Checkpoint:
     def chunks(self, r: int) -> list[str]:
         return sorted(glob.glob(os.path.join(self.dir, f"r{r:03d}-*.npz")))
 
-    def committed(self, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Hashes, contrast and absolute timestamps committed for planned range r."""
-        hs, cs, ps = [], [], []
+    def committed(self, r: int, desc: bool = False):
+        """Hashes, contrast and absolute timestamps committed for planned range r, and
+        with ``desc`` the list of its chunks' gray descriptors."""
+        hs, cs, ps, ds = [], [], [], []
         for c in self.chunks(r):
             with np.load(c) as z:
                 hs.append(z["hashes"])
                 cs.append(z["contrast"])
                 ps.append(z["pts"])
+                if desc:
+                    ds.append(z["desc"])
         words = (self.hash_size * self.hash_size + 63) // 64
         if not hs:
-            return np.empty((0, words), np.uint64), np.empty(0, np.uint8), np.empty(0)
-        return np.concatenate(hs), np.concatenate(cs), np.concatenate(ps)
+            out = (np.empty((0, words), np.uint64), np.empty(0, np.uint8), np.empty(0))
+        else:
+            out = (np.concatenate(hs), np.concatenate(cs), np.concatenate(ps))
+        return (*out, ds) if desc else out
 
     def frames_done(self, plan: list[Range]) -> int:
         return sum(len(self.committed(r)[2]) for r in range(len(plan)))
@@ -156,11 +162,12 @@ class Checkpoint:
         for live, s in zip(self.live, stats_paths, strict=True):
             live.stats = s
 
-    def add(self, i: int, hashes: np.ndarray, contrast: np.ndarray) -> None:
+    def add(self, i: int, hashes: np.ndarray, contrast: np.ndarray, desc: np.ndarray) -> None:
         """Frames of decode range i, in order (called from that range's reader thread)."""
         live = self.live[i]
         live.hashes.append(hashes)
         live.contrast.append(contrast)
+        live.desc.append(desc)
         live.received += len(hashes)
         pending = live.received - live.committed
         if pending >= CHUNK_FRAMES or time.monotonic() - live.last_flush > CHUNK_SECONDS:
@@ -178,6 +185,7 @@ class Checkpoint:
             return
         h = np.concatenate(live.hashes)
         c = np.concatenate(live.contrast)
+        d = np.concatenate(live.desc)
         base = live.received - len(h)  # frames already dropped from the buffers
         lo, hi = live.committed - base, avail - base
         secs = pts[live.committed : avail].astype(np.float64) * float(tb)
@@ -185,10 +193,17 @@ class Checkpoint:
         if keep.any():
             seq = len(self.chunks(live.orig))
             name = os.path.join(self.dir, f"r{live.orig:03d}-{seq:06d}.npz")
-            _atomic_savez(name, hashes=h[lo:hi][keep], contrast=c[lo:hi][keep], pts=secs[keep])
+            _atomic_savez(
+                name,
+                hashes=h[lo:hi][keep],
+                contrast=c[lo:hi][keep],
+                desc=d[lo:hi][keep],
+                pts=secs[keep],
+            )
         live.committed = avail
         live.hashes = [h[hi:]] if hi < len(h) else []
         live.contrast = [c[hi:]] if hi < len(c) else []
+        live.desc = [d[hi:]] if hi < len(d) else []
 
     def flush_all(self) -> None:
         for i in range(len(self.live)):
@@ -196,12 +211,18 @@ class Checkpoint:
 
     def finish(self, plan: list[Range], info: dict, start_s: float) -> Fingerprint:
         """Assemble the fingerprint from the chunks, save it, remove the chunks."""
-        parts = [self.committed(r) for r in range(len(plan))]
+        parts = [self.committed(r, desc=True) for r in range(len(plan))]
         pts_abs = np.concatenate([p[2] for p in parts])
+        desc = Descriptors(self.hash_size, len(pts_abs))
+        for r, p in enumerate(parts):
+            for d in p[3]:
+                desc.add(r, d)
+            p[3].clear()
         fp = Fingerprint(
             hashes=np.concatenate([p[0] for p in parts]),
             pts=pts_abs - start_s,
             contrast=np.concatenate([p[1] for p in parts]),
+            desc=desc.finish([np.ones(len(p[2]), bool) for p in parts]),
             hash_size=self.hash_size,
             info=info,
         )

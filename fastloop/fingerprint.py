@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
-from .hashing import words_for
+from .hashing import descriptor_cells, words_for
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -29,6 +29,11 @@ class Fingerprint:
         max - min of each NxN gray frame; 0 means flat (black, white, one colour).
     hash_size : int
         N: frames were scaled to N x N before hashing.
+    desc : uint8[n, C]
+        The gray levels the hash throws away: block means of each N x N frame
+        (12x12 = 144 bytes at N = 24, see :func:`~fastloop.hashing.hash_frames`),
+        on which copies are confirmed and placed in time. May be a read-only memory
+        map for long videos.
     info : dict
         What the probe said of the video (path, width, height, fps, duration_s, codec).
     decoded : bool[n] or None
@@ -40,6 +45,7 @@ class Fingerprint:
     pts: np.ndarray
     contrast: np.ndarray
     hash_size: int
+    desc: np.ndarray | None = None
     info: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     decoded: np.ndarray | None = None
@@ -54,6 +60,13 @@ class Fingerprint:
             )
         if len(self.pts) != n or len(self.contrast) != n:
             raise ValueError("hashes, pts and contrast must have one entry per frame")
+        if self.desc is None:
+            self.desc = np.zeros((n, descriptor_cells(self.hash_size)), np.uint8)
+            self.has_desc = False
+        else:
+            self.has_desc = True
+        if self.desc.ndim != 2 or len(self.desc) != n:
+            raise ValueError("desc must be uint8[n, cells], one row per frame")
         if self.decoded is not None and len(self.decoded) != n:
             raise ValueError("decoded must have one entry per frame")
 
@@ -96,6 +109,7 @@ class Fingerprint:
                 hashes=self.hashes,
                 pts=self.pts,
                 contrast=self.contrast,
+                desc=self.desc,
                 meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
                 **extra,
             )
@@ -111,12 +125,14 @@ class Fingerprint:
                 meta = json.loads(z["meta"].tobytes().decode())
                 if meta.get("version") != FORMAT_VERSION:
                     raise InputError(
-                        f"{path}: fingerprint format {meta.get('version')} unsupported"
+                        f"{path}: fingerprint format {meta.get('version')} is not "
+                        f"{FORMAT_VERSION}: make it again with this version of fastloop"
                     )
                 return cls(
                     hashes=z["hashes"],
                     pts=z["pts"],
                     contrast=z["contrast"],
+                    desc=_load_desc(z),
                     hash_size=int(meta["hash_size"]),
                     info=meta.get("info", {}),
                     decoded=z["decoded"] if "decoded" in z.files else None,
@@ -125,6 +141,29 @@ class Fingerprint:
             raise
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{path}: not a fastloop fingerprint ({exc})") from exc
+
+
+def _load_desc(z) -> np.ndarray:
+    """The ``desc`` member of an open npz: in memory when small, else streamed into an
+    unlinked temporary file and memory-mapped (see :class:`Descriptors`)."""
+    with z.zip.open("desc.npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        shape, fortran, dtype = np.lib.format._read_array_header(fh, version)
+        if dtype != np.uint8 or fortran or len(shape) != 2:
+            raise ValueError("desc must be a C-ordered uint8[n, cells] array")
+        n, cells = shape
+        if n * cells <= SPILL_BYTES:
+            return np.frombuffer(fh.read(n * cells), np.uint8).reshape(n, cells).copy()
+        out = _unlinked_file()
+        while True:
+            buf = fh.read(1 << 24)
+            if not buf:
+                break
+            out.write(buf)
+        out.flush()
+        mm = np.memmap(out, np.uint8, "r", shape=(n, cells))
+        out.close()
+        return mm
 
 
 def fill_grid(
@@ -170,3 +209,84 @@ def fill_grid(
     take_next = (prv > i) | ((nxt >= i) & (grid[nxt] - grid[i] < grid[i] - grid[prv]))
     pick = np.where(take_next, nxt, prv)
     return owner[pick], decoded, int((~ok).sum())
+
+
+#: Gray descriptors of more than this many bytes go to an unlinked temporary file as
+#: they arrive and are read back through a memory map: a day at 30 fps is 373 MB.
+SPILL_BYTES = 64 << 20
+
+
+class Descriptors:
+    """Collects the gray descriptors of a decode, range by range, as they arrive.
+
+    Small videos keep them in memory. Above :data:`SPILL_BYTES` each range writes to
+    its own temporary file, and :meth:`finish` writes the kept frames, in order, to
+    one file read back as a read-only memory map. Every file is unlinked as soon as
+    it is open, so nothing is left behind, whatever ends the process.
+    """
+
+    def __init__(self, hash_size: int, frames_estimate: int, spill: bool | None = None):
+        self.cells = descriptor_cells(hash_size)
+        if spill is None:
+            spill = frames_estimate * self.cells > SPILL_BYTES
+        self.spill = spill
+        self._parts: dict[int, list[np.ndarray]] = {}
+        self._files: dict[int, object] = {}
+
+    def add(self, r: int, desc: np.ndarray) -> None:
+        """Frames of range r, in order (one thread per range)."""
+        if not self.spill:
+            self._parts.setdefault(r, []).append(desc)
+            return
+        fh = self._files.get(r)
+        if fh is None:
+            fh = self._files[r] = _unlinked_file()
+        fh.write(np.ascontiguousarray(desc, np.uint8).tobytes())
+
+    def finish(self, keep: list[np.ndarray]) -> np.ndarray:
+        """The descriptors of the kept frames of every range, ranges in order."""
+        if not self.spill:
+            out = [np.empty((0, self.cells), np.uint8)]
+            for r, k in enumerate(keep):
+                d = self._parts.pop(r, [])
+                d = np.concatenate(d) if d else np.empty((0, self.cells), np.uint8)
+                out.append(d if k.all() else d[k[: len(d)]])
+            return np.concatenate(out)
+        total = sum(int(k.sum()) for k in keep)
+        out = _unlinked_file()
+        block = 1 << 16  # frames per read
+        for r, k in enumerate(keep):
+            fh = self._files.pop(r, None)
+            if fh is None:
+                continue
+            fh.flush()
+            fh.seek(0)
+            at = 0
+            while True:
+                buf = fh.read(block * self.cells)
+                if not buf:
+                    break
+                d = np.frombuffer(buf, np.uint8).reshape(-1, self.cells)
+                out.write(d[k[at : at + len(d)]].tobytes())
+                at += len(d)
+            fh.close()
+        out.flush()
+        if total == 0:
+            out.close()
+            return np.empty((0, self.cells), np.uint8)
+        mm = np.memmap(out, np.uint8, "r", shape=(total, self.cells))
+        out.close()  # the map keeps the (unlinked) file alive
+        return mm
+
+    def close(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        self._files.clear()
+        self._parts.clear()
+
+
+def _unlinked_file():
+    """A temporary file that exists only while it is open or mapped."""
+    import tempfile
+
+    return tempfile.TemporaryFile(prefix="fastloop-desc-")

@@ -18,8 +18,32 @@ def check_hash_size(hash_size: int) -> int:
     return int(hash_size)
 
 
-def ahash_with_contrast(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`ahash`, also returning each frame's contrast (max - min, uint8)."""
+def descriptor_pool(hash_size: int) -> int:
+    """Side of the blocks averaged into the gray descriptor: 2 for an even hash size
+    of 8 or more (24x24 gray -> 12x12 block means), else 1 (the gray itself)."""
+    return 2 if hash_size >= 8 and hash_size % 2 == 0 else 1
+
+
+def descriptor_cells(hash_size: int) -> int:
+    """Bytes of gray descriptor per frame (144 at the default 24x24)."""
+    return (hash_size // descriptor_pool(hash_size)) ** 2
+
+
+def hash_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average hash, contrast and gray descriptor of a batch of square gray frames.
+
+    Returns ``(hashes, contrast, descriptor)``: the packed hashes of :func:`ahash`,
+    max - min of each frame (uint8; 0 = flat) and the block means the hash throws
+    away (uint8[n, :func:`descriptor_cells`]), which tell a copy from a look-alike
+    and place it in time (see :mod:`fastloop.verify`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h, c, d = hash_frames(np.full((2, 24, 24), 7, np.uint8))
+    >>> h.shape, c.tolist(), d.shape
+    ((2, 9), [0, 0], (2, 144))
+    """
     from .kernels import _ahash_batch
 
     arr = np.asarray(frames)
@@ -32,9 +56,10 @@ def ahash_with_contrast(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = np.ascontiguousarray(arr.reshape(n, size * size))
     out = np.empty((n, words_for(size)), np.uint64)
     contrast = np.empty(n, np.uint8)
+    desc = np.empty((n, descriptor_cells(size)), np.uint8)
     if n:
-        _ahash_batch(flat, out, contrast)
-    return out, contrast
+        _ahash_batch(flat, out, contrast, desc, descriptor_pool(size))
+    return out, contrast, desc
 
 
 def ahash(frames: np.ndarray) -> np.ndarray:
@@ -60,7 +85,7 @@ def ahash(frames: np.ndarray) -> np.ndarray:
     >>> f"{ahash(frames)[0, 0]:016x}"
     'ffffffff00000000'
     """
-    return ahash_with_contrast(frames)[0]
+    return hash_frames(frames)[0]
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ _M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
 _H01 = np.uint64(0x0101010101010101)
 _ONE = np.uint64(1)
 _EMPTY = -1
+#: A specific pair in a run may differ by at most this many times the run's mean gap.
+_EXCESS = 3
 
 
 @nb.njit(inline="always")
@@ -42,17 +44,21 @@ def _dist(h, i, j):
 
 
 @nb.njit(**_JIT)
-def _ahash_batch(frames, out, contrast):
+def _ahash_batch(frames, out, contrast, desc, pool):
     """Average hash of ``frames`` (uint8[n, P], P = N*N) into ``out`` (uint64[n, W]).
 
     Bit p is set when ``P * pixel[p] > sum(frame)``: imagehash's strict ``pixel > mean``
     in integers, computed as ``pixel > sum // P`` (the same for integer pixels, and a
     comparison LLVM vectorises). Bits are packed row-major, most significant first;
     the last word is padded with zeros. ``contrast[f]`` receives max - min of the
-    frame (0 = flat).
+    frame (0 = flat). ``desc[f]`` receives the gray levels the hash throws away, as
+    the rounded means of ``pool`` x ``pool`` blocks, row-major (uint8[n, (N/pool)^2]).
     """
     n, npix = frames.shape
     nwords = out.shape[1]
+    size = np.int64(np.sqrt(npix) + 0.5)
+    cells = size // pool
+    half = (pool * pool) // 2
     for f in range(n):
         total = np.int32(0)  # 64 * 64 * 255 fits: int32 lets LLVM vectorise the sums
         lo = np.uint8(255)
@@ -72,6 +78,14 @@ def _ahash_batch(frames, out, contrast):
                 bit = np.uint64(1) if np.int32(frames[f, base + b]) > t else np.uint64(0)
                 word |= bit << np.uint64(63 - b)
             out[f, w] = word
+        for cy in range(cells):
+            for cx in range(cells):
+                s = 0
+                for dy in range(pool):
+                    row = (cy * pool + dy) * size + cx * pool
+                    for dx in range(pool):
+                        s += np.int32(frames[f, row + dx])
+                desc[f, cy * cells + cx] = (s + half) // (pool * pool)
 
 
 @nb.njit(**_JIT)
@@ -196,110 +210,193 @@ def _diag_lookup(tkeys, thead, delta):
 
 
 @nb.njit(inline="always")
-def _specific(h, valid, x, y, d0, shift, margin):
-    """Does x match y by ``margin`` bits better than y's neighbours ``shift`` away?"""
-    n = h.shape[0]
-    if y - shift >= 0 and y - shift != x and valid[y - shift]:
-        if _dist(h, x, y - shift) < d0 + margin:
-            return False
-    if y + shift < n and y + shift != x and valid[y + shift]:
-        if _dist(h, x, y + shift) < d0 + margin:
-            return False
-    return True
+def _gap(desc, x, y, k, top):
+    """Sum of the ``k`` largest absolute differences between the gray descriptors of
+    frames x and y (``top`` is scratch space of length k): where a look-alike or a
+    moving hand differs, however small that region is, and not the mean, which a
+    still background dilutes."""
+    for t in range(k):
+        top[t] = 0
+    for c in range(desc.shape[1]):
+        v = np.int64(desc[x, c]) - np.int64(desc[y, c])
+        if v < 0:
+            v = -v
+        if v > top[k - 1]:
+            t = k - 1
+            while t > 0 and top[t - 1] < v:
+                top[t] = top[t - 1]
+                t -= 1
+            top[t] = v
+    s = 0
+    for t in range(k):
+        s += top[t]
+    return s
+
+
+@nb.njit(**_JIT)
+def _motion(desc, valid, shift, k, out):
+    """``out[x]``: how much frame x differs from its neighbours ``shift`` frames away
+    (the smaller of the two gaps; -1 where x is flat or has no valid neighbour)."""
+    n = desc.shape[0]
+    top = np.zeros(k, np.int64)
+    for x in range(n):
+        best = -1
+        if valid[x]:
+            for y in (x - shift, x + shift):
+                if 0 <= y < n and valid[y]:
+                    g = _gap(desc, x, y, k, top)
+                    if best < 0 or g < best:
+                        best = g
+        out[x] = best
 
 
 @nb.njit(inline="always")
-def _extend(h, valid, i, j, step, ext_d, max_miss, max_neutral, shift, margin, max_static):
+def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
+    """Compare frame x with its candidate partner y on the gray descriptor.
+
+    Returns (d0, state): d0 the gap between them; state 2 when the pair is specific
+    in time (y's neighbours ``shift`` frames away are at least ``ratio10 / 10`` times
+    farther from x than y is, and by ``min_motion`` at least: x shows y's moment, not
+    merely y's scene), 1 when it merely agrees (d0 <= ``agree``: compression noise,
+    or a still view that both places share), 0 when it differs."""
+    n = desc.shape[0]
+    d0 = _gap(desc, x, y, k, top)
+    dn = -1
+    for z in (y - shift, y + shift):
+        if 0 <= z < n and z != x and valid[z]:
+            g = _gap(desc, x, z, k, top)
+            if dn < 0 or g < dn:
+                dn = g
+    if dn >= min_motion and 10 * dn >= ratio10 * max(d0, floor):
+        return d0, 2
+    if d0 <= agree:
+        return d0, 1
+    return d0, 0
+
+
+@nb.njit(inline="always")
+def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
+    """Is x closer, by ``margin``, to a frame one or two beside y than to y? Then the
+    pair is a frame or two off: slow footage agrees with its copy one or two frames off too, and a run
+    that crosses a cut into plays trimmed differently goes on beside its diagonal."""
+    n = desc.shape[0]
+    for z in (y - 1, y + 1, y - 2, y + 2):
+        if 0 <= z < n and z != x and valid[z]:
+            if _gap(desc, x, z, k, top) + margin < d0:
+                return True
+    return False
+
+
+@nb.njit(inline="always")
+def _walk(desc, valid, i, j, step, seed_d0, shift, k, top, agree, ratio10, floor, min_motion,
+          max_miss, max_static, max_neutral):
     """Walk from pair (i, j) along its diagonal in direction ``step`` (+1 or -1).
 
-    A step is a hit when both frames are valid and within ``ext_d`` bits, neutral when
-    both are invalid (flat: black frames inside a copy), a miss otherwise. The walk
-    stops after ``max_miss`` misses or ``max_neutral`` neutral steps in a row (a cut),
-    or after ``max_static`` hits in a row that are not specific in time (see
-    ``_specific``), so that a quiet scene, where every frame matches every other,
-    costs ``max_static`` steps per seed instead of its whole length. Either way the
-    run ends at its last *specific* hit: a static view that both places share says
-    nothing about where the copy ends (on a fixed traffic camera, ending at the last
-    plain hit claimed frames past the cut). The count of
-    unspecific hits goes down by one at each specific hit rather than to zero, so
-    noise that makes a few random pairs look specific cannot keep a walk going.
-    Returns the offset of the end and the number and distance sum of hits up to it.
+    The walk goes through frames that agree (a still moment inside a copy) and stops
+    after ``max_miss`` frames in a row that differ (a cut), ``max_neutral`` flat
+    pairs, or ``max_static`` agreeing frames in a row that are not specific (a still
+    view matches every moment of itself: where it ends says nothing). The run ends at
+    its last specific frame, or, when the walk stopped at a visible cut no more than
+    ``shift`` frames after it, at the last frame before the cut. A pair counts as
+    specific, or agreeing, only while its gap stays within ``_EXCESS`` times the run's
+    mean gap so far (``seed_d0`` is the seed's): the run's own compression noise.
+    Returns (end offset, specific frames, sum of d0 over them).
     """
-    n = h.shape[0]
-    k = 0
+    n = desc.shape[0]
+    kk = 0
     last_spec = 0
+    last_agree = 0  # last agreeing frame with no differing one since last_spec
+    broken = False
     misses = 0
     neutral = 0
     static = 0
-    hits = 0
+    nspec = 0
     dsum = 0
-    spec_hits = 0
-    spec_dsum = 0
+    cut = False
     while True:
-        k += 1
-        x = i + step * k
-        y = j + step * k
+        kk += 1
+        x = i + step * kk
+        y = j + step * kk
         if x < 0 or y < 0 or x >= n or y >= n:
             break
         if valid[x] and valid[y]:
-            d = _dist(h, x, y)
-            if d <= ext_d:
+            d0, state = _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor,
+                               min_motion)
+            if state > 0 and _off_diagonal(desc, valid, x, y, d0, k, top, floor):
+                state = 0  # the copy goes on, but on a diagonal beside this one
+            if state > 0 and d0 > floor and d0 * (nspec + 1) > _EXCESS * (dsum + seed_d0):
+                # far above the run's own noise: fast footage a few frames off, or
+                # another play past a cut, matches better than its neighbours do
+                state = 0
+            if state == 2:
                 misses = 0
                 neutral = 0
-                hits += 1
-                dsum += d
-                if _specific(h, valid, x, y, d, shift, margin):
-                    static = max(0, static - 1)
-                    last_spec = k
-                    spec_hits = hits
-                    spec_dsum = dsum
-                else:
-                    static += 1
-                    if static > max_static:
-                        break
+                static = 0
+                last_spec = kk
+                last_agree = kk
+                broken = False
+                nspec += 1
+                dsum += d0
+                continue
+            if state == 1:
+                misses = 0
+                static += 1
+                if not broken:
+                    last_agree = kk
+                if static > max_static:
+                    break
                 continue
             misses += 1
+            broken = True
             if misses > max_miss:
+                cut = True
                 break
         elif not valid[x] and not valid[y]:
             neutral += 1
+            if not broken:
+                last_agree = kk
             if neutral > max_neutral:
                 break
         else:
             misses += 1
+            broken = True
             if misses > max_miss:
+                cut = True
                 break
-    return last_spec, spec_hits, spec_dsum
+    end = last_spec
+    # agreeing frames after the last specific one stand only when a cut follows them
+    # at once: where nothing visible ends the copy, a still view says nothing
+    if cut and last_agree == kk - misses and last_agree - last_spec <= shift:
+        end = last_agree
+    return end, nspec, dsum
 
 
 @nb.njit(**_JIT)
-def _near_runs(
-    h, valid, min_gap, seed_d, ext_d, max_miss, max_neutral, links, shift, margin, max_static
+def _propose(
+    keys, hashes, desc, valid, motion, min_gap, seed_d, links, shift, k, agree, ratio10,
+    floor, min_motion, max_miss, max_static, max_neutral,
 ):
-    """Find diagonal runs of near-duplicate frames without all-pairs work.
+    """Diagonal runs of copied frames, without all-pairs work.
 
-    Seeds come from multi-index hashing: for each 64-bit word of the hash, frames
-    whose word is exactly equal share a bucket. Within a bucket (members in time
-    order) each valid frame is paired with at most ``links`` later members at least
-    ``min_gap`` frames after it, so a bucket of 100,000 look-alike frames costs
-    100,000 * links checks, not 10^10; a clip looped k times still links each copy to
-    the next ones. A candidate (p, m) seeds only when it is within ``seed_d`` bits,
-    no known run on its diagonal covers it, and it is specific in time: p matches m
-    by at least ``margin`` bits better than it matches m - shift and m + shift (in a
-    quiet scene every frame matches every other, and extending each such pair would
-    cost the length of the scene). A seed is extended both ways (see ``_extend``)
-    into a run ``[a, b)`` on diagonal ``delta``: frames ``a..b-1`` match
-    ``a+delta..b-1+delta``.
+    Seeds come from exact keys: every column of ``keys`` (uint64[n, K]; 0 = no key)
+    is a bucket table, and within a bucket (members in time order) each moving frame
+    is paired with at most ``links`` later members at least ``min_gap`` frames after
+    it, so a bucket of 100,000 frames of one still view costs 100,000 * links
+    checks, not 10^10, and a clip looped k times still links each play to the next
+    ones. A pair seeds when its hashes are within ``seed_d`` bits, no run found
+    before covers it, and it and the next pair are specific in time on the gray
+    descriptor (see ``_judge``). A seed is walked both ways (see ``_walk``) into a
+    run ``[a, b)`` on diagonal ``delta``: frames ``a..b-1`` show ``a+delta..``.
 
-    Returns arrays (a, b, delta, hits, dist_sum) of every run found, short ones too
-    (they stop the same run from being extended again).
+    Returns arrays (a, b, delta, specific frames, d0 sum over them).
     """
-    n, nwords = h.shape
+    n, nkeys = keys.shape
+    top = np.zeros(k, np.int64)
     rcap = 1024
     ra = np.empty(rcap, np.int64)
     rb = np.empty(rcap, np.int64)
     rd = np.empty(rcap, np.int64)
-    rhits = np.empty(rcap, np.int64)
+    rspec = np.empty(rcap, np.int64)
     rdsum = np.empty(rcap, np.int64)
     rnext = np.empty(rcap, np.int64)
     nruns = 0
@@ -308,20 +405,20 @@ def _near_runs(
     thead = np.full(tcap, _EMPTY, np.int64)
     tused = 0
     col = np.empty((n, 1), np.uint64)
-    for w in range(nwords):
+    for w in range(nkeys):
         for i in range(n):
-            col[i, 0] = h[i, w]
+            col[i, 0] = keys[i, w]
         ids, ngroups = _group_ids(col, 2 * n)
         start, order = _buckets_csr(ids, ngroups)
         for g in range(ngroups):
             lo = start[g]
             hi = start[g + 1]
-            if hi - lo < 2:
+            if hi - lo < 2 or keys[order[lo], w] == 0:
                 continue
             q = lo
             for pi in range(lo, hi):
                 p = order[pi]
-                if not valid[p]:
+                if not valid[p] or motion[p] < min_motion:
                     continue
                 if q <= pi:
                     q = pi + 1
@@ -332,7 +429,7 @@ def _near_runs(
                 while qi < hi and taken < links:
                     m = order[qi]
                     qi += 1
-                    if not valid[m]:
+                    if not valid[m] or m + 1 >= n:
                         continue
                     taken += 1
                     delta = m - p
@@ -345,34 +442,35 @@ def _near_runs(
                         r = rnext[r]
                     if covered:
                         continue
-                    d0 = _dist(h, p, m)
-                    if d0 > seed_d or not _specific(h, valid, p, m, d0, shift, margin):
+                    if _dist(hashes, p, m) > seed_d:
                         continue
-                    # the next pair on the diagonal must agree: one lucky pair in a
-                    # quiet scene is common, two in a row are not
-                    if m + 1 < n and valid[p + 1] and valid[m + 1]:
-                        d1 = _dist(h, p + 1, m + 1)
-                        if d1 > seed_d or not _specific(h, valid, p + 1, m + 1, d1, shift, margin):
-                            continue
-                    fw, fh, fs = _extend(
-                        h, valid, p, m, 1, ext_d, max_miss, max_neutral, shift, margin, max_static
-                    )
-                    bw, bh, bs = _extend(
-                        h, valid, p, m, -1, ext_d, max_miss, max_neutral, shift, margin, max_static
-                    )
+                    d0, state = _judge(desc, valid, p, m, shift, k, top, agree, ratio10,
+                                       floor, min_motion)
+                    if state != 2 or d0 > agree or not (valid[p + 1] and valid[m + 1]):
+                        continue
+                    if _off_diagonal(desc, valid, p, m, d0, k, top, 0):
+                        continue
+                    d1, state1 = _judge(desc, valid, p + 1, m + 1, shift, k, top, agree,
+                                        ratio10, floor, min_motion)
+                    if state1 == 0:
+                        continue
+                    fw, fs, fsum = _walk(desc, valid, p, m, 1, d0, shift, k, top, agree, ratio10,
+                                         floor, min_motion, max_miss, max_static, max_neutral)
+                    bw, bs, bsum = _walk(desc, valid, p, m, -1, d0, shift, k, top, agree, ratio10,
+                                         floor, min_motion, max_miss, max_static, max_neutral)
                     if nruns == rcap:
                         rcap *= 2
                         ra = np.concatenate((ra, np.empty(rcap - nruns, np.int64)))
                         rb = np.concatenate((rb, np.empty(rcap - nruns, np.int64)))
                         rd = np.concatenate((rd, np.empty(rcap - nruns, np.int64)))
-                        rhits = np.concatenate((rhits, np.empty(rcap - nruns, np.int64)))
+                        rspec = np.concatenate((rspec, np.empty(rcap - nruns, np.int64)))
                         rdsum = np.concatenate((rdsum, np.empty(rcap - nruns, np.int64)))
                         rnext = np.concatenate((rnext, np.empty(rcap - nruns, np.int64)))
                     ra[nruns] = p - bw
                     rb[nruns] = p + fw + 1
                     rd[nruns] = delta
-                    rhits[nruns] = fh + bh + 1
-                    rdsum[nruns] = fs + bs + _dist(h, p, m)
+                    rspec[nruns] = fs + bs + 1
+                    rdsum[nruns] = fsum + bsum + d0
                     if tkeys[slot] == _EMPTY:
                         tkeys[slot] = delta
                         tused += 1
@@ -394,153 +492,140 @@ def _near_runs(
                                 nh[t] = thead[s]
                         tkeys = nk
                         thead = nh
-    return ra[:nruns], rb[:nruns], rd[:nruns], rhits[:nruns], rdsum[:nruns]
+    return ra[:nruns], rb[:nruns], rd[:nruns], rspec[:nruns], rdsum[:nruns]
 
 
 @nb.njit(**_JIT)
-def _specificity(h, valid, ra, rb, rd, shift, margin):
-    """Per run, how specific in time its matches are.
+def _motion_keys(desc, valid, shift, threshold, out):
+    """Keys of where a frame moves: for frame x, the cells whose gray level changed
+    most since frame x - ``shift`` (at least ``threshold`` levels), with the sign of
+    the change. A hand moving in front of a still shelf changes a few cells by tens
+    of levels; its copy changes the same cells the same way, while the shelf's other
+    moments change other cells or none. ``out[x]`` (uint64[n, 4]) receives the three
+    strongest cells as a set and each pair of them (so that two cells swapping rank
+    under noise keep most keys); 0 = no key (fewer than three cells moved)."""
+    n, cells = desc.shape
+    for x in range(n):
+        for c in range(4):
+            out[x, c] = 0
+        if x < shift or not valid[x] or not valid[x - shift]:
+            continue
+        b0 = -1
+        b1 = -1
+        b2 = -1
+        v0 = 0
+        v1 = 0
+        v2 = 0
+        for c in range(cells):
+            v = np.int64(desc[x, c]) - np.int64(desc[x - shift, c])
+            a = v if v >= 0 else -v
+            if a < threshold:
+                continue
+            code = 2 * c + (1 if v > 0 else 0)
+            if a > v0:
+                b2, v2 = b1, v1
+                b1, v1 = b0, v0
+                b0, v0 = code, a
+            elif a > v1:
+                b2, v2 = b1, v1
+                b1, v1 = code, a
+            elif a > v2:
+                b2, v2 = code, a
+        if b2 < 0:
+            continue
+        # sort the three codes so that a key does not depend on their rank
+        lo = min(b0, min(b1, b2))
+        hi = max(b0, max(b1, b2))
+        mid = b0 + b1 + b2 - lo - hi
+        base = np.uint64(cells * 2 + 1)
+        one = np.uint64(1)
+        out[x, 0] = ((np.uint64(lo) * base + np.uint64(mid)) * base + np.uint64(hi)) + one
+        out[x, 1] = ((np.uint64(1) * base + np.uint64(lo)) * base + np.uint64(mid)) << 20
+        out[x, 2] = ((np.uint64(2) * base + np.uint64(lo)) * base + np.uint64(hi)) << 20
+        out[x, 3] = ((np.uint64(3) * base + np.uint64(mid)) * base + np.uint64(hi)) << 20
 
-    ``spec[r]`` counts the frames x of run r that match their partner y = x + delta
-    clearly better than the partner's neighbours ``shift`` frames away:
-    ``min(dist(x, y - shift), dist(x, y + shift)) - dist(x, y) >= margin``. A static
-    scene or a slow pan matches its neighbours as well as any partner and scores 0.
-    ``votes[r]`` counts frames where diagonal delta is strictly closer than both
-    delta - 1 and delta + 1, minus frames where one of those is strictly closer: a
-    copy's own diagonal wins, so a run one frame off a true copy (footage moving
-    slowly matches its copy's neighbour too) is told apart. A vote per frame, not a
-    sum, so a few frames at a cut cannot decide it.
-    """
-    n = h.shape[0]
-    spec = np.zeros(ra.shape[0], np.int64)
+
+@nb.njit(**_JIT)
+def _diagonal_votes(desc, valid, ra, rb, rd, k):
+    """Per run, frames where its diagonal is strictly closer on the descriptor than
+    both diagonals beside it, minus frames where one of those is strictly closer: a
+    copy's own diagonal wins, a run one frame off (slow footage matches its copy's
+    neighbour too) loses. A vote per frame, so a few frames cannot decide it."""
+    n = desc.shape[0]
+    top = np.zeros(k, np.int64)
     votes = np.zeros(ra.shape[0], np.int64)
     for r in range(ra.shape[0]):
-        c = 0
         for x in range(ra[r], rb[r]):
             y = x + rd[r]
-            if y + 1 >= n or not valid[x] or not valid[y]:
+            if y - 1 < 0 or y + 1 >= n or not valid[x] or not valid[y]:
                 continue
-            d0 = _dist(h, x, y)
-            side = min(_dist(h, x, y - 1), _dist(h, x, y + 1))
+            d0 = _gap(desc, x, y, k, top)
+            side = min(_gap(desc, x, y - 1, k, top), _gap(desc, x, y + 1, k, top))
             if d0 < side:
                 votes[r] += 1
             elif side < d0:
                 votes[r] -= 1
-            dn = 1 << 30
-            if y - shift >= 0 and y - shift != x and valid[y - shift]:
-                dn = min(dn, _dist(h, x, y - shift))
-            if y + shift < n and valid[y + shift]:
-                dn = min(dn, _dist(h, x, y + shift))
-            if dn - d0 >= margin:
-                c += 1
-        spec[r] = c
-    return spec, votes
+    return votes
 
 
 @nb.njit(**_JIT)
-def _diagonal_offsets(h, usable, ra, rb, rd, radius, margin, votes):
-    """Where a run's diagonal really lies when not every frame was decoded (``--fast``).
-
-    For every usable frame x of run r, the usable frames y within ``radius + 2`` of
-    x + delta are compared with x; with the best (offset o1) and the second best
-    (o2), x votes in ``votes[r, o - delta + radius]`` for offset o:
-
-    - o = o1 when the best beats every other by ``margin`` bits: both frames of the
-      copy's own pair were decoded, and the pair differs by compression noise only;
-    - o = the midpoint when o1 and o2 are two apart, nearly tied, and the frame
-      between them was not decoded: they are the missing partner's two neighbours.
-
-    Otherwise x abstains; offsets beyond ``radius`` are not counted.
-    """
-    n = h.shape[0]
-    for r in range(ra.shape[0]):
-        for x in range(ra[r], rb[r]):
-            if not usable[x]:
-                continue
-            best = 1 << 30
-            second = 1 << 30
-            o1 = 0
-            o2 = 0
-            for off in range(rd[r] - radius - 2, rd[r] + radius + 3):
-                y = x + off
-                if off <= 0 or y >= n or not usable[y]:
-                    continue
-                d = _dist(h, x, y)
-                if d < best:
-                    second = best
-                    o2 = o1
-                    best = d
-                    o1 = off
-                elif d < second:
-                    second = d
-                    o2 = off
-            if best == (1 << 30):
-                continue
-            vote = -1
-            if second - best >= margin:
-                vote = o1
-            elif second < (1 << 30) and abs(o1 - o2) == 2:
-                mid = (o1 + o2) // 2
-                if x + mid < n and not usable[x + mid]:
-                    vote = mid
-            if vote >= 0 and abs(vote - rd[r]) <= radius:
-                votes[r, vote - rd[r] + radius] += 1
-
-
-@nb.njit(**_JIT)
-def _pair_distances(h, ra, rb, rd, out_sum, out_n):
-    """Sum and count of distances over every valid pair of each run."""
-    n = h.shape[0]
-    for r in range(ra.shape[0]):
-        s = 0
-        c = 0
-        for x in range(ra[r], rb[r]):
-            y = x + rd[r]
-            if y < n:
-                s += _dist(h, x, y)
-                c += 1
-        out_sum[r] = s
-        out_n[r] = c
-
-
-@nb.njit(**_JIT)
-def _bridge(h, valid, ra, rb, rd, ext_d):
-    """Merge runs on one diagonal whose gap matches throughout.
-
-    Runs must be sorted by (delta, a). A quiet stretch inside a copy stops the
-    extension (see ``_extend``), so a copy with a still moment in the middle arrives
-    as two runs on one diagonal; when every frame pair between them is within
-    ``ext_d`` bits (or flat on both sides) they are one copy. Returns the merged
-    (a, b, delta) arrays.
-    """
+def _bridge(desc, valid, ra, rb, rd, noise, k, agree):
+    """Merge runs on one diagonal that overlap, or whose gap agrees throughout at the
+    level of their own compression noise (a still moment inside a copy stops a walk:
+    the copy arrives as two runs). Runs must be sorted by (delta, a); ``noise[r]`` is
+    run r's mean gap over its specific frames. Returns the merged (a, b, delta)."""
     m = ra.shape[0]
+    top = np.zeros(k, np.int64)
     oa = np.empty(m, np.int64)
     ob = np.empty(m, np.int64)
     od = np.empty(m, np.int64)
-    k = -1
+    on = np.empty(m, np.int64)
+    j = -1
     for r in range(m):
-        if k >= 0 and od[k] == rd[r]:
-            if ra[r] <= ob[k]:
-                ob[k] = max(ob[k], rb[r])
+        if j >= 0 and od[j] == rd[r]:
+            if ra[r] <= ob[j]:
+                ob[j] = max(ob[j], rb[r])
                 continue
+            limit = min(agree, _EXCESS * max(k, max(on[j], noise[r])))
             ok = True
-            for x in range(ob[k], ra[r]):
+            for x in range(ob[j], ra[r]):
                 y = x + rd[r]
                 if valid[x] and valid[y]:
-                    if _dist(h, x, y) > ext_d:
+                    if _gap(desc, x, y, k, top) > limit or _off_diagonal(
+                        desc, valid, x, y, _gap(desc, x, y, k, top), k, top, 0
+                    ):
                         ok = False
                         break
                 elif valid[x] or valid[y]:
                     ok = False
                     break
             if ok:
-                ob[k] = rb[r]
+                ob[j] = rb[r]
+                on[j] = max(on[j], noise[r])
                 continue
-        k += 1
-        oa[k] = ra[r]
-        ob[k] = rb[r]
-        od[k] = rd[r]
-    return oa[: k + 1], ob[: k + 1], od[: k + 1]
+        j += 1
+        oa[j] = ra[r]
+        ob[j] = rb[r]
+        od[j] = rd[r]
+        on[j] = noise[r]
+    return oa[: j + 1], ob[: j + 1], od[: j + 1]
+
+
+@nb.njit(**_JIT)
+def _pair_gaps(desc, ra, rb, rd, k, out_sum, out_n):
+    """Sum and count of descriptor gaps over every pair of each run."""
+    n = desc.shape[0]
+    top = np.zeros(k, np.int64)
+    for r in range(ra.shape[0]):
+        s = 0
+        c = 0
+        for x in range(ra[r], rb[r]):
+            y = x + rd[r]
+            if y < n:
+                s += _gap(desc, x, y, k, top)
+                c += 1
+        out_sum[r] = s
+        out_n[r] = c
 
 
 # --------------------------------------------------------------------------- frame classes
@@ -585,3 +670,50 @@ def _frame_roots(n, ra, rb, rd):
     for x in range(n):
         out[x] = size[parent[x]]
     return parent, out
+
+
+@nb.njit(**_JIT)
+def _footage(succ, pred, weight, jump):
+    """Lay frame classes out as footage: paths of classes, one per loop.
+
+    ``succ[u]``/``pred[u]`` are each class's agreed next and previous class (-1: none),
+    ``weight[u]`` how many times the step u -> succ[u] was seen, ``jump[u]`` how much
+    the picture changes across it. A path starts at a class with no predecessor; a
+    cycle (a clip played back to back, cut at the same place every time) is opened at
+    its least seen step, the largest picture change among equals: that is the cut.
+    Returns, per class, its loop (path) number and its position along the path.
+    """
+    m = succ.shape[0]
+    comp = np.full(m, -1, np.int64)
+    pos = np.zeros(m, np.int64)
+    c = 0
+    for u in range(m):
+        if pred[u] == -1 and comp[u] == -1:
+            v = u
+            p = 0
+            while v != -1 and comp[v] == -1:
+                comp[v] = c
+                pos[v] = p
+                p += 1
+                v = succ[v]
+            c += 1
+    for u in range(m):
+        if comp[u] != -1:
+            continue
+        # u lies on a cycle: find its weakest step
+        best = u
+        v = succ[u]
+        while v != u:
+            if weight[v] < weight[best] or (weight[v] == weight[best] and jump[v] > jump[best]):
+                best = v
+            v = succ[v]
+        head = succ[best]
+        v = head
+        p = 0
+        while comp[v] == -1:
+            comp[v] = c
+            pos[v] = p
+            p += 1
+            v = succ[v]
+        c += 1
+    return comp, pos
