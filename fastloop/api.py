@@ -309,7 +309,13 @@ def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerpri
     desc = Descriptors(size, info.frames_estimate)
     try:
         info, dec = decode(
-            path, size, on_frames, info=info, workers=workers, progress=progress, log=log,
+            path,
+            size,
+            on_frames,
+            info=info,
+            workers=workers,
+            progress=progress,
+            log=log,
             fast=fast,
         )
     except BaseException:

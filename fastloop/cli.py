@@ -144,36 +144,51 @@ def _write(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
-def format_text(result, max_rows: int = 20) -> str:
-    """Verdict line, then one row per occurrence of every loop."""
+def format_text(result, max_rows: int = 20, cuts: bool = False) -> str:
+    """Verdict line, then per loop a summary (footage length, plays, typical period,
+    first and last play, share of the video) and its occurrences: every one with
+    ``cuts``, else the first ``max_rows``."""
     out = io.StringIO()
     info = result.fingerprint.info
     name = display_path(os.path.basename(str(info.get("path", ""))))
-    if result.looped:
-        n = len(result.loops)
-        out.write(
-            f"{name}: looped: {n} loop{'s' if n != 1 else ''}, "
-            f"{result.repeated_s:.1f} s of repeated footage\n"
-        )
-        out.write(
-            f"{'loop':>4}  {'length':<12}  {'frames':>7}  {'dist':>5}  {'#':>4}  "
-            f"{'start':<12}  {'frame':>8}\n"
-        )
-        for i, lp in enumerate(result.loops, 1):
-            for k, occ in enumerate(lp.occurrences[:max_rows], 1):
-                head = (
-                    f"{i:>4}  {hms(lp.length_s):<12}  {lp.length_frames:>7}  "
-                    f"{lp.mean_distance:>5.1f}"
-                    if k == 1
-                    else " " * 34
-                )
-                out.write(f"{head}  {k:>4}  {hms(occ.start_s):<12}  {occ.start_frame:>8}\n")
-            if len(lp.occurrences) > max_rows:
-                more = len(lp.occurrences) - max_rows
-                out.write(f"{'':>34}  ... {more} more occurrences (--format json lists all)\n")
-    else:
+    if not result.looped:
         frames = len(result.fingerprint)
         out.write(f"{name}: no loops found ({frames} frames, {_duration_s(result):.1f} s)\n")
+        return out.getvalue()
+    n = len(result.loops)
+    total = max(1, len(result.fingerprint))
+    fps = result.fingerprint.fps or 30.0
+    out.write(
+        f"{name}: looped: {n} loop{'s' if n != 1 else ''}, "
+        f"{result.repeated_s:.1f} s of repeated footage\n"
+    )
+    for i, lp in enumerate(result.loops, 1):
+        occ = lp.occurrences
+        share = 100.0 * lp.frames / total
+        first, last = occ[0], occ[-1]
+        out.write(
+            f"loop {i}: {hms(lp.length_s)} of footage ({lp.length_frames} frames) plays "
+            f"{len(occ)} times, {share:.1f}% of the video, mean distance "
+            f"{lp.mean_distance:.1f} bits\n"
+        )
+        if len(occ) > 2:
+            out.write(
+                f"  typical period {hms(lp.period_frames / fps)}; first play at "
+                f"{hms(first.start_s)}, last at {hms(last.start_s)}\n"
+            )
+        out.write(
+            f"  {'#':>5}  {'start':<12}  {'frame':>8}  {'frames':>7}  {'footage frames':<15}\n"
+        )
+        rows = occ if cuts else occ[:max_rows]
+        for k, o in enumerate(rows, 1):
+            span = f"{o.offset_frames}-{o.offset_frames + o.length_frames - 1}"
+            out.write(
+                f"  {k:>5}  {hms(o.start_s):<12}  {o.start_frame:>8}  {o.length_frames:>7}  "
+                f"{span:<15}\n"
+            )
+        if len(rows) < len(occ):
+            more = len(occ) - len(rows)
+            out.write(f"  ... {more} more (--cuts lists every one; so do csv and json)\n")
     return out.getvalue()
 
 
@@ -192,7 +207,9 @@ def format_csv(results) -> str:
             "start_frame",
             "start_s",
             "length_frames",
-            "length_s",
+            "offset_frames",
+            "loop_length_frames",
+            "loop_length_s",
             "mean_distance",
         ]
     )
@@ -207,6 +224,8 @@ def format_csv(results) -> str:
                         k,
                         occ.start_frame,
                         f"{occ.start_s:.6f}",
+                        occ.length_frames,
+                        occ.offset_frames,
                         lp.length_frames,
                         f"{lp.length_s:.6f}",
                         f"{lp.mean_distance:.3f}",
@@ -231,10 +250,10 @@ def format_csv(results) -> str:
     "-d",
     type=click.IntRange(0, 4096),
     default=None,
-    help="Frames within this many differing bits match. Default: 8% of the "
-    "bits (46 at 24x24); re-encoded copies measured 1-19 bits (up to 60 for "
-    "noise-like footage), unrelated frames 80+. Look-alikes it lets through are "
-    "rejected by the verification at 128x128.",
+    help="A pair of frames is looked at as a possible copy when their hashes differ "
+    "by at most this many bits. Default: 8% of the bits (46 at 24x24); re-encoded "
+    "copies measured 1-19 bits, unrelated frames 80+. Every candidate is then judged "
+    "on the frames' gray levels, kept from the same decode.",
 )
 @click.option(
     "--min-length",
@@ -274,18 +293,18 @@ def format_csv(results) -> str:
     "(re-scanning with other thresholds costs no decode).",
 )
 @click.option(
-    "--no-verify",
+    "--cuts",
     is_flag=True,
-    help="Skip the second stage (candidate loops confirmed on frames fetched again at "
-    "128x128): faster, but look-alike footage may then be reported.",
+    help="List every occurrence (every cut) in the text output, not only the first 20 "
+    "of each loop.",
 )
 @click.option(
     "--fast",
     is_flag=True,
     help="Decode only the frames other frames refer to (ffmpeg -skip_frame noref): "
-    "1.3-2x faster on H.264/HEVC with B-frames, no gain without them. Skipped frames "
-    "take a neighbour's hash; every loop boundary is then put back on the right "
-    "frame by decoding a short stretch around it in full.",
+    "fewer frames to decode on H.264/HEVC with B-frames, no gain without them. "
+    "Skipped frames take their nearest decoded neighbour's hash and gray levels, so "
+    "a cut next to a skipped frame may be placed one frame off.",
 )
 @click.option(
     "--plot",
@@ -305,7 +324,7 @@ def scan(
     fingerprints,
     workers,
     cache,
-    no_verify,
+    cuts,
     fast,
     plot,
 ) -> None:
@@ -343,7 +362,7 @@ def scan(
         try:
             if kind == "fp":
                 fp = Fingerprint.load(item)
-                r = api_scan(fp=fp, params=params, verify=not no_verify)
+                r = api_scan(fp=fp, params=params)
             else:
                 bar = ctx.bar(os.path.basename(item))
                 try:
@@ -356,7 +375,6 @@ def scan(
                         workers=workers,
                         log=ctx.log,
                         cache=cache,
-                        verify=not no_verify,
                         fast=fast,
                     )
                 finally:
@@ -375,7 +393,7 @@ def scan(
     elif fmt == "csv":
         text = format_csv(results)
     else:
-        text = "".join(format_text(r) for r in results)
+        text = "".join(format_text(r, cuts=cuts) for r in results)
     _write(text, output)
     if plot and results:
         from .visual import save_loop_map
@@ -685,9 +703,9 @@ def _scan_one(ctx: Ctx, video, fingerprint_file, hash_size, max_distance, min_le
 @click.option(
     "--offset",
     type=click.IntRange(0, None),
-    default=0,
-    show_default=True,
-    help="Frames into the loop (0: each occurrence's first frame).",
+    default=None,
+    help="Footage frame of the loop to show (0-based, as in the 'footage frames' "
+    "column; default: the first one both occurrences play).",
 )
 @click.option(
     "--frames",
@@ -736,7 +754,7 @@ def show(
 
     if (loop_no is None) == (frames is None):
         raise click.UsageError("give either --loop K or --frames I J")
-    if loop_no is None and (occurrence or offset):
+    if loop_no is None and (occurrence or offset is not None):
         raise click.UsageError("--occurrence and --offset go with --loop K")
     require_plot("fastloop show")
     stem = os.path.splitext(os.path.basename(video))[0]

@@ -148,7 +148,12 @@ def _load_desc(z) -> np.ndarray:
     unlinked temporary file and memory-mapped (see :class:`Descriptors`)."""
     with z.zip.open("desc.npy") as fh:
         version = np.lib.format.read_magic(fh)
-        shape, fortran, dtype = np.lib.format._read_array_header(fh, version)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(fh)
         if dtype != np.uint8 or fortran or len(shape) != 2:
             raise ValueError("desc must be a C-ordered uint8[n, cells] array")
         n, cells = shape

@@ -1,4 +1,4 @@
-"""Hash tables over fingerprints: exact buckets (the blog's method) and near pairs."""
+"""Hash tables over fingerprints: exact buckets (the blog's method) and their metrics."""
 
 from __future__ import annotations
 
@@ -55,46 +55,3 @@ def bucket_stats(hashes: np.ndarray) -> dict:
         "mean_size": float(len(ids) / count),
         "largest": int(sizes.max()),
     }
-
-
-def near_runs(
-    hashes: np.ndarray,
-    valid: np.ndarray,
-    *,
-    min_gap: int,
-    max_distance: int,
-    max_miss: int = 4,
-    max_neutral: int = 60,
-    links: int = 4,
-    shift: int = 6,
-    margin: int = 0,
-    max_static: int | None = None,
-) -> dict[str, np.ndarray]:
-    """Diagonal runs of near-duplicate frames (see ``kernels._near_runs``).
-
-    Returns arrays ``a, b, delta, hits, dist_sum``: frames ``a..b-1`` match frames
-    ``a+delta..b-1+delta``. A seed pair must match at least ``margin`` bits better
-    than with its partner's neighbours ``shift`` frames away (0: any seed), and a
-    run stops after ``max_static`` hits in a row that are not (default: never).
-    """
-    from .kernels import _near_runs
-
-    h = np.ascontiguousarray(hashes, dtype=np.uint64)
-    v = np.ascontiguousarray(valid, dtype=np.bool_)
-    if len(h) < 2:
-        e = np.empty(0, np.int64)
-        return {"a": e, "b": e, "delta": e, "hits": e, "dist_sum": e}
-    a, b, d, hits, dsum = _near_runs(
-        h,
-        v,
-        int(max(1, min_gap)),
-        int(max_distance),
-        int(max_distance),
-        int(max_miss),
-        int(max_neutral),
-        int(links),
-        int(max(1, shift)),
-        int(margin),
-        int(len(h) if max_static is None else max_static),
-    )
-    return {"a": a, "b": b, "delta": d, "hits": hits, "dist_sum": dsum}

@@ -236,17 +236,22 @@ def _gap(desc, x, y, k, top):
 @nb.njit(**_JIT)
 def _motion(desc, valid, shift, k, out):
     """``out[x]``: how much frame x differs from its neighbours ``shift`` frames away
-    (the smaller of the two gaps; -1 where x is flat or has no valid neighbour)."""
+    (the smaller of the two gaps), at the scale among 1, 2 and 4 times ``shift`` where
+    that is largest; -1 where x is flat or has no valid neighbour."""
     n = desc.shape[0]
     top = np.zeros(k, np.int64)
     for x in range(n):
         best = -1
         if valid[x]:
-            for y in (x - shift, x + shift):
-                if 0 <= y < n and valid[y]:
-                    g = _gap(desc, x, y, k, top)
-                    if best < 0 or g < best:
-                        best = g
+            for scale in (1, 2, 4):
+                s = shift * scale
+                cur = -1
+                for y in (x - s, x + s):
+                    if 0 <= y < n and valid[y]:
+                        g = _gap(desc, x, y, k, top)
+                        if cur < 0 or g < cur:
+                            cur = g
+                best = max(best, cur)
         out[x] = best
 
 
@@ -257,18 +262,25 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
     Returns (d0, state): d0 the gap between them; state 2 when the pair is specific
     in time (y's neighbours ``shift`` frames away are at least ``ratio10 / 10`` times
     farther from x than y is, and by ``min_motion`` at least: x shows y's moment, not
-    merely y's scene), 1 when it merely agrees (d0 <= ``agree``: compression noise,
-    or a still view that both places share), 0 when it differs."""
+    merely y's scene; in slow footage, neighbours 2 or 4 times farther away), 1 when
+    it merely agrees (d0 <= ``agree``: compression noise, or a still view that both
+    places share), 0 when it differs."""
     n = desc.shape[0]
     d0 = _gap(desc, x, y, k, top)
-    dn = -1
-    for z in (y - shift, y + shift):
-        if 0 <= z < n and z != x and valid[z]:
-            g = _gap(desc, x, z, k, top)
-            if dn < 0 or g < dn:
-                dn = g
-    if dn >= min_motion and 10 * dn >= ratio10 * max(d0, floor):
-        return d0, 2
+    # the nearest time scale at which y's moment moves: 0.2 s, else 0.4 s, else 0.8 s
+    # (slow footage); a still view or a freeze moves at none and is never specific
+    for scale in (1, 2, 4):
+        s = shift * scale
+        dn = -1
+        for z in (y - s, y + s):
+            if 0 <= z < n and z != x and valid[z]:
+                g = _gap(desc, x, z, k, top)
+                if dn < 0 or g < dn:
+                    dn = g
+        if dn >= min_motion:
+            if 10 * dn >= ratio10 * max(d0, floor):
+                return d0, 2
+            break
     if d0 <= agree:
         return d0, 1
     return d0, 0
@@ -277,8 +289,9 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
 @nb.njit(inline="always")
 def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
     """Is x closer, by ``margin``, to a frame one or two beside y than to y? Then the
-    pair is a frame or two off: slow footage agrees with its copy one or two frames off too, and a run
-    that crosses a cut into plays trimmed differently goes on beside its diagonal."""
+    pair is a frame or two off: slow footage agrees with its copy a frame or two off
+    too, and a run that crosses a cut into plays trimmed differently goes on beside
+    its diagonal."""
     n = desc.shape[0]
     for z in (y - 1, y + 1, y - 2, y + 2):
         if 0 <= z < n and z != x and valid[z]:
@@ -288,8 +301,24 @@ def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
 
 
 @nb.njit(inline="always")
-def _walk(desc, valid, i, j, step, seed_d0, shift, k, top, agree, ratio10, floor, min_motion,
-          max_miss, max_static, max_neutral):
+def _walk(
+    desc,
+    valid,
+    i,
+    j,
+    step,
+    seed_d0,
+    shift,
+    k,
+    top,
+    agree,
+    ratio10,
+    floor,
+    min_motion,
+    max_miss,
+    max_static,
+    max_neutral,
+):
     """Walk from pair (i, j) along its diagonal in direction ``step`` (+1 or -1).
 
     The walk goes through frames that agree (a still moment inside a copy) and stops
@@ -320,8 +349,7 @@ def _walk(desc, valid, i, j, step, seed_d0, shift, k, top, agree, ratio10, floor
         if x < 0 or y < 0 or x >= n or y >= n:
             break
         if valid[x] and valid[y]:
-            d0, state = _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor,
-                               min_motion)
+            d0, state = _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion)
             if state > 0 and _off_diagonal(desc, valid, x, y, d0, k, top, floor):
                 state = 0  # the copy goes on, but on a diagonal beside this one
             if state > 0 and d0 > floor and d0 * (nspec + 1) > _EXCESS * (dsum + seed_d0):
@@ -373,8 +401,23 @@ def _walk(desc, valid, i, j, step, seed_d0, shift, k, top, agree, ratio10, floor
 
 @nb.njit(**_JIT)
 def _propose(
-    keys, hashes, desc, valid, motion, min_gap, seed_d, links, shift, k, agree, ratio10,
-    floor, min_motion, max_miss, max_static, max_neutral,
+    keys,
+    hashes,
+    desc,
+    valid,
+    motion,
+    min_gap,
+    seed_d,
+    links,
+    shift,
+    k,
+    agree,
+    ratio10,
+    floor,
+    min_motion,
+    max_miss,
+    max_static,
+    max_neutral,
 ):
     """Diagonal runs of copied frames, without all-pairs work.
 
@@ -444,20 +487,54 @@ def _propose(
                         continue
                     if _dist(hashes, p, m) > seed_d:
                         continue
-                    d0, state = _judge(desc, valid, p, m, shift, k, top, agree, ratio10,
-                                       floor, min_motion)
+                    d0, state = _judge(
+                        desc, valid, p, m, shift, k, top, agree, ratio10, floor, min_motion
+                    )
                     if state != 2 or d0 > agree or not (valid[p + 1] and valid[m + 1]):
                         continue
                     if _off_diagonal(desc, valid, p, m, d0, k, top, 0):
                         continue
-                    d1, state1 = _judge(desc, valid, p + 1, m + 1, shift, k, top, agree,
-                                        ratio10, floor, min_motion)
+                    _d1, state1 = _judge(
+                        desc, valid, p + 1, m + 1, shift, k, top, agree, ratio10, floor, min_motion
+                    )
                     if state1 == 0:
                         continue
-                    fw, fs, fsum = _walk(desc, valid, p, m, 1, d0, shift, k, top, agree, ratio10,
-                                         floor, min_motion, max_miss, max_static, max_neutral)
-                    bw, bs, bsum = _walk(desc, valid, p, m, -1, d0, shift, k, top, agree, ratio10,
-                                         floor, min_motion, max_miss, max_static, max_neutral)
+                    fw, fs, fsum = _walk(
+                        desc,
+                        valid,
+                        p,
+                        m,
+                        1,
+                        d0,
+                        shift,
+                        k,
+                        top,
+                        agree,
+                        ratio10,
+                        floor,
+                        min_motion,
+                        max_miss,
+                        max_static,
+                        max_neutral,
+                    )
+                    bw, bs, bsum = _walk(
+                        desc,
+                        valid,
+                        p,
+                        m,
+                        -1,
+                        d0,
+                        shift,
+                        k,
+                        top,
+                        agree,
+                        ratio10,
+                        floor,
+                        min_motion,
+                        max_miss,
+                        max_static,
+                        max_neutral,
+                    )
                     if nruns == rcap:
                         rcap *= 2
                         ra = np.concatenate((ra, np.empty(rcap - nruns, np.int64)))

@@ -314,7 +314,7 @@ def score(loops, truth: np.ndarray) -> dict:
     n_copied = int(copied.sum())
     return {
         "copied_frames": n_copied,
-        "claimed_frames": int(len(claimed)),
+        "claimed_frames": len(claimed),
         "recall": float((correct & copied).sum() / n_copied) if n_copied else 1.0,
         "precision": float(correct[claimed].sum() / len(claimed)) if len(claimed) else 1.0,
     }

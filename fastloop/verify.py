@@ -75,7 +75,7 @@ class Judge:
 
     def levels(self, x: float) -> int:
         """``x`` gray levels per cell as a sum over the worst cells."""
-        return int(round(x * self.k))
+        return round(x * self.k)
 
     @property
     def motion(self) -> np.ndarray:
@@ -102,7 +102,7 @@ class Judge:
             self.shift,
             self.k,
             self.levels(AGREE),
-            int(round(RATIO * 10)),
+            round(RATIO * 10),
             self.levels(FLOOR),
             self.levels(MIN_MOTION),
             MAX_MISS,
@@ -129,7 +129,13 @@ class Judge:
 
         order = np.lexsort((a, d))
         return _bridge(
-            self.desc, self.valid, a[order], b[order], d[order], noise[order], self.k,
+            self.desc,
+            self.valid,
+            a[order],
+            b[order],
+            d[order],
+            noise[order],
+            self.k,
             self.levels(AGREE),
         )
 

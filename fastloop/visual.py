@@ -322,9 +322,12 @@ def frame_pair(path: str | os.PathLike, fp, i: int, j: int, title: str = "") -> 
     )
 
 
-def loop_frames(result, loop: int = 1, occurrences=(1, 2), offset: int = 0) -> tuple[int, int]:
-    """Frame numbers of ``offset`` frames into occurrences A and B of loop K (all 1-based
-    but the offset, as in the text table of ``fastloop scan``).
+def loop_frames(
+    result, loop: int = 1, occurrences=(1, 2), offset: int | None = None
+) -> tuple[int, int]:
+    """The frames of occurrences A and B of loop K (1-based, as in the text table of
+    ``fastloop scan``) that show footage frame ``offset`` of the loop (0-based; default:
+    the first footage frame both occurrences show).
 
     Examples
     --------
@@ -344,17 +347,31 @@ def loop_frames(result, loop: int = 1, occurrences=(1, 2), offset: int = 0) -> t
     for occ in occurrences:
         if not 1 <= occ <= k:
             raise InputError(f"loop {loop} has {k} occurrences (1..{k}), not {occ}")
-    if not 0 <= offset < lp.length_frames:
-        raise InputError(f"offset {offset} is outside loop {loop} (0..{lp.length_frames - 1})")
-    a, b = (lp.occurrences[o - 1].start_frame + offset for o in occurrences)
+    oa, ob = (lp.occurrences[o - 1] for o in occurrences)
+    lo = max(oa.offset_frames, ob.offset_frames)
+    hi = min(oa.offset_frames + oa.length_frames, ob.offset_frames + ob.length_frames)
+    if offset is None:
+        offset = lo
+    if not lo <= offset < hi:
+        if lo >= hi:
+            raise InputError(
+                f"occurrences {occurrences[0]} and {occurrences[1]} of loop {loop} show "
+                "no footage frame in common"
+            )
+        raise InputError(
+            f"offset {offset} is not shown by both occurrences {occurrences[0]} and "
+            f"{occurrences[1]} of loop {loop} (footage frames {lo}..{hi - 1})"
+        )
+    a, b = (o.start_frame + offset - o.offset_frames for o in (oa, ob))
     return int(a), int(b)
 
 
 def loop_pair(
-    path: str | os.PathLike, result, loop: int = 1, occurrences=(1, 2), offset: int = 0
+    path: str | os.PathLike, result, loop: int = 1, occurrences=(1, 2), offset: int | None = None
 ) -> FramePair:
     """The frames of occurrences A and B of loop K (1-based, as in ``fastloop scan``'s
-    table), ``offset`` frames into the loop, with their hashes.
+    table) that show footage frame ``offset`` (see :func:`loop_frames`), with their
+    hashes.
 
     Examples
     --------
@@ -390,12 +407,14 @@ def _frame_pixels(pts: np.ndarray, duration: float, bins: int) -> np.ndarray:
 def _loop_samples(starts: np.ndarray, length: int, pix: np.ndarray, bins: int, budget: int):
     """Yield (a, b, weight) chunks of matched frame pairs of one loop, a < b."""
     n = len(pix)
-    starts = starts[(starts >= 0) & (starts < n)]
+    starts = starts[starts < n]
     weights = np.ones(len(starts))
     k = len(starts)
     if k * (k - 1) // 2 * length > budget:
         # many occurrences: those starting in the same pixel are one, weighted
-        _, first, counts = np.unique(pix[starts], return_index=True, return_counts=True)
+        _, first, counts = np.unique(
+            pix[np.clip(starts, 0, n - 1)], return_index=True, return_counts=True
+        )
         starts, weights = starts[first], counts.astype(np.float64)
         k = len(starts)
     npairs = k * (k - 1) // 2
@@ -405,7 +424,7 @@ def _loop_samples(starts: np.ndarray, length: int, pix: np.ndarray, bins: int, b
         offsets = np.arange(length)  # frame by frame
     else:
         # each copy as a segment, sampled twice per pixel it spans
-        s0 = int(starts[0])
+        s0 = int(np.clip(starts[0], 0, n - 1))
         span = int(pix[min(s0 + length - 1, n - 1)] - pix[s0])
         m = int(min(length, max(2, 2 * span + 1)))
         offsets = np.unique(np.linspace(0, length - 1, m).round().astype(np.int64))
@@ -417,7 +436,7 @@ def _loop_samples(starts: np.ndarray, length: int, pix: np.ndarray, bins: int, b
         a = (starts[xs, None] + offsets).ravel()
         b = (starts[ys, None] + offsets).ravel()
         w = np.repeat(weights[xs] * weights[ys] * per, len(offsets))
-        ok = (a < n) & (b < n)
+        ok = (a >= 0) & (b >= 0) & (a < n) & (b < n)
         yield a[ok], b[ok], w[ok]
 
 
@@ -453,7 +472,9 @@ def match_histogram(
     counts = np.zeros(bins * bins)
     owner = np.full(bins * bins, -1, np.int32)
     for li, lp in enumerate(result.loops):
-        starts = np.array([o.start_frame for o in lp.occurrences], np.int64)
+        # where footage frame 0 would be in each occurrence: pairs drawn along the
+        # whole footage (a trimmed play adds a few pairs past its cut; a picture)
+        starts = np.array([o.start_frame - o.offset_frames for o in lp.occurrences], np.int64)
         for a, b, w in _loop_samples(starts, lp.length_frames, pix, bins, budget):
             cells = np.concatenate([pix[a] * bins + pix[b], pix[b] * bins + pix[a]])
             ww = np.concatenate([w, w])
@@ -474,7 +495,8 @@ def occurrence_strip(result, bins: int, rows: int) -> np.ndarray:
     strip = np.full((rows, bins), -1, np.int32)
     for li, lp in enumerate(result.loops):
         starts = np.array([o.start_frame for o in lp.occurrences], np.int64)
-        ends = np.minimum(starts + lp.length_frames - 1, n - 1)
+        lengths = np.array([o.length_frames for o in lp.occurrences], np.int64)
+        ends = np.minimum(starts + lengths - 1, n - 1)
         c0 = _frame_pixels(fp.pts[starts], duration, bins)
         c1 = np.maximum(_frame_pixels(fp.pts[ends], duration, bins), c0)
         cover = np.zeros(bins + 1, np.int64)

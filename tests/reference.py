@@ -84,31 +84,110 @@ def add_noise(h: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
     return h
 
 
-def diagonal_offsets(h, usable, ra, rb, rd, radius, margin):
-    """Per run and offset within ``radius`` of its diagonal, the frames that vote for
-    it: their strictly best partner (by ``margin`` bits) is there, or their two best
-    partners are two apart, nearly tied, around a frame that was not decoded."""
-    n = len(h)
-    votes = np.zeros((len(ra), 2 * radius + 1), np.int64)
+def describe(frames: np.ndarray) -> np.ndarray:
+    """Gray descriptor the obvious way: 2x2 block means (rounded half up) for an even
+    size of 8 or more, else the frame itself, row-major."""
+    n, size, _ = frames.shape
+    f = 2 if size >= 8 and size % 2 == 0 else 1
+    m = size // f
+    s = frames.astype(np.int64).reshape(n, m, f, m, f).sum(axis=(2, 4))
+    return ((s + (f * f) // 2) // (f * f)).reshape(n, m * m).astype(np.uint8)
+
+
+def gap(desc: np.ndarray, x: int, y: int, k: int) -> int:
+    """Sum of the k largest |desc[x] - desc[y]|, by sorting."""
+    d = np.abs(desc[x].astype(np.int64) - desc[y].astype(np.int64))
+    return int(np.sort(d)[::-1][:k].sum())
+
+
+def motion(desc, valid, shift, k) -> np.ndarray:
+    n = len(desc)
+    out = np.full(n, -1, np.int64)
+    for x in range(n):
+        if not valid[x]:
+            continue
+        for s in (shift, 2 * shift, 4 * shift):
+            g = [gap(desc, x, y, k) for y in (x - s, x + s) if 0 <= y < n and valid[y]]
+            if g:
+                out[x] = max(out[x], min(g))
+    return out
+
+
+def motion_cells(desc, valid, shift, threshold) -> list:
+    """Per frame, the set of the three (cell, sign) codes that changed most since
+    ``shift`` frames before (at least ``threshold`` levels), or None."""
+    out = []
+    for x in range(len(desc)):
+        if x < shift or not valid[x] or not valid[x - shift]:
+            out.append(None)
+            continue
+        v = desc[x].astype(np.int64) - desc[x - shift].astype(np.int64)
+        a = np.abs(v)
+        order = np.argsort(-a, kind="stable")[:3]
+        if a[order[-1]] < threshold:
+            out.append(None)
+            continue
+        out.append(frozenset(2 * int(c) + int(v[c] > 0) for c in order))
+    return out
+
+
+def diagonal_votes(desc, valid, ra, rb, rd, k) -> np.ndarray:
+    n = len(desc)
+    votes = np.zeros(len(ra), np.int64)
     for r, (a, b, d) in enumerate(zip(ra, rb, rd, strict=True)):
         for x in range(a, b):
-            if not usable[x]:
+            y = x + d
+            if y - 1 < 0 or y + 1 >= n or not valid[x] or not valid[y]:
                 continue
-            cands = [o for o in range(d - radius - 2, d + radius + 3) if o > 0 and x + o < n]
-            cands = [o for o in cands if usable[x + o]]
-            if not cands:
-                continue
-            dist = hamming(np.repeat(h[x : x + 1], len(cands), 0), h[[x + o for o in cands]])
-            order = np.argsort(dist, kind="stable")
-            o1 = cands[order[0]]
-            vote = None
-            if len(cands) == 1 or dist[order[1]] - dist[order[0]] >= margin:
-                vote = o1
-            else:
-                o2 = cands[order[1]]
-                mid = (o1 + o2) // 2
-                if abs(o1 - o2) == 2 and not usable[x + mid]:
-                    vote = mid
-            if vote is not None and abs(vote - d) <= radius:
-                votes[r, vote - d + radius] += 1
+            d0 = gap(desc, x, y, k)
+            side = min(gap(desc, x, y - 1, k), gap(desc, x, y + 1, k))
+            votes[r] += int(d0 < side) - int(side < d0)
     return votes
+
+
+def footage(succ, pred, weight, jump):
+    """Paths of classes by following successors; a cycle is opened after its step
+    with the least weight (then the largest jump), found by listing the cycle."""
+    m = len(succ)
+    comp = [-1] * m
+    pos = [0] * m
+    c = 0
+    for u in range(m):
+        if pred[u] == -1:
+            v, p = u, 0
+            while v != -1:
+                comp[v], pos[v] = c, p
+                p += 1
+                v = succ[v]
+            c += 1
+    for u in range(m):
+        if comp[u] != -1:
+            continue
+        cyc = [u]
+        while succ[cyc[-1]] != u:
+            cyc.append(succ[cyc[-1]])
+        weakest = min(cyc, key=lambda w: (weight[w], -jump[w], cyc.index(w)))
+        head = succ[weakest]
+        i = cyc.index(head)
+        for p, v in enumerate(cyc[i:] + cyc[:i]):
+            comp[v], pos[v] = c, p
+        c += 1
+    return np.array(comp), np.array(pos)
+
+
+def smooth_footage(n: int, size: int, seed: int, step: float = 6.0) -> np.ndarray:
+    """uint8[n, size, size] frames of a textured picture drifting over time, so that
+    every frame differs from its neighbours 0.2 s (6 frames) away."""
+    rng = np.random.default_rng(seed)
+    big = rng.normal(0, 1, (size * 8, size * 8))
+    k = np.ones(5) / 5
+    for axis in (0, 1):
+        big = np.apply_along_axis(lambda v: np.convolve(v, k, "same"), axis, big)
+    big = (big - big.min()) / (big.max() - big.min()) * 200 + 20
+    out = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        t = i * step / 30.0
+        y = int(size * 3 + size * 2 * np.sin(t / 3.1))
+        x = int(size * 3 + size * 2 * np.cos(t / 2.3))
+        out[i] = big[y : y + size, x : x + size].astype(np.uint8)
+    return out

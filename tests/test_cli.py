@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import fastloop
 from fastloop.cli import cli, hms, main
 
 
@@ -101,12 +102,17 @@ def test_buckets_json_frozen_stretch_is_one_bucket(frozen_clip):
     assert exact["exact"] is True and set(range(100, 160)) <= set(exact["buckets"][0])
 
 
-def test_buckets_find_only_some_reencoded_copies(looped_clip):
-    """The blog's weakness: exact buckets catch only part of a re-encoded copy."""
+def test_buckets_miss_most_reencoded_copies(looped_clip):
+    """The blog's weakness: exact buckets group frames whose hashes are equal, and a
+    re-encoded copy rarely hashes exactly like its original, so most copied pairs are
+    missed. (How many are caught is an accident of the encode: not asserted.)"""
     path, truth = looped_clip
     _code, out, _ = run(["buckets", path, "--format", "json"])
+    hashes = fastloop.fingerprint(path).hashes
     pairs = 0
     for b in json.loads(out)["buckets"]:
+        assert len(b) >= 2
+        assert (hashes[b] == hashes[b[0]]).all()  # a bucket is exactly equal hashes
         ids = truth[np.array(b)]
         pairs += sum(
             1
@@ -114,7 +120,10 @@ def test_buckets_find_only_some_reencoded_copies(looped_clip):
             for y in range(x + 1, len(b))
             if ids[x] == ids[y] and ids[x] >= 0
         )
-    assert 0 < pairs < 126
+    ids, counts = np.unique(truth[truth >= 0], return_counts=True)
+    copied_pairs = int((counts * (counts - 1) // 2).sum())
+    assert copied_pairs > 0
+    assert pairs < copied_pairs / 2
 
 
 def test_sweep_with_truth(looped_clip, tmp_path):

@@ -1,5 +1,7 @@
 """Every numba kernel against its plain numpy reference in tests/reference.py."""
 
+import itertools
+
 import imagehash
 import numpy as np
 import pytest
@@ -7,8 +9,8 @@ from PIL import Image
 
 import fastloop
 from fastloop import kernels
-from fastloop.hashing import ahash_with_contrast
-from fastloop.index import exact_buckets, group_ids, near_runs
+from fastloop.hashing import hash_frames
+from fastloop.index import exact_buckets, group_ids
 
 from . import reference as ref
 
@@ -30,7 +32,7 @@ def test_ahash_edge_cases(size):
         [np.full((size, size), v, np.uint8) for v in (0, 255, 17)]
         + [np.eye(size, dtype=np.uint8) * 255]
     )
-    got, contrast = ahash_with_contrast(flat)
+    got, contrast, _ = hash_frames(flat)
     np.testing.assert_array_equal(got, ref.ahash(flat))
     assert not got[:3].any(), "flat frames must hash to all zeros"
     assert contrast.tolist() == [0, 0, 0, 255]
@@ -45,7 +47,8 @@ def test_ahash_strict_mean_in_integers():
     g = np.array([[25, 25, 25, 29]], np.uint8)  # mean 26: only 29 is above
     out = np.empty((2, 1), np.uint64)
     contrast = np.empty(2, np.uint8)
-    kernels._ahash_batch(np.concatenate([f, g]), out, contrast)
+    desc = np.empty((2, 4), np.uint8)
+    kernels._ahash_batch(np.concatenate([f, g]), out, contrast, desc, 1)
     assert out[:, 0].tolist() == [0b0011 << 60, 0b0001 << 60]
     frames = np.full((1, 4, 4), 25, np.uint8)
     frames[0, 3, 3] = 41  # sum 416 = 16 * 26: 25 < 26 < 41
@@ -117,59 +120,6 @@ def test_exact_buckets():
     assert exact_buckets(np.empty((0, 1), np.uint64)) == []
 
 
-def _pairs_of_runs(runs, h, valid, d):
-    pairs = set()
-    for a, b, delta in zip(runs["a"], runs["b"], runs["delta"], strict=True):
-        for x in range(a, b):
-            y = x + delta
-            if valid[x] and valid[y] and ref.hamming(h[x : x + 1], h[y : y + 1])[0] <= d:
-                pairs.add((int(x), int(y)))
-    return pairs
-
-
-def test_near_runs_find_every_planted_pair():
-    rng = np.random.default_rng(3)
-    base = ref.random_walk_hashes(400, 2, flips=12, seed=3)
-    h = base.copy()
-    h[250:300] = ref.add_noise(base[60:110], 3, rng)  # a copy with 3 noisy bits a frame
-    h[330:360] = ref.add_noise(base[10:40], 4, rng)
-    valid = np.ones(len(h), bool)
-    valid[270] = False  # a flat frame inside the copy
-    d = 8
-    runs = near_runs(h, valid, min_gap=20, max_distance=d, links=8)
-    expect = ref.near_pairs(h, valid, 20, d)
-    got = _pairs_of_runs(runs, h, valid, d)
-    # multi-index hashing on 2 words with d = 8 is not exhaustive by the pigeonhole
-    # argument, but the diagonal extension recovers every pair that lies on a run
-    planted = {(x, x + 190) for x in range(60, 110) if x != 80} | {
-        (x, x + 320) for x in range(10, 40)
-    }
-    assert planted <= expect
-    assert planted <= got
-    assert got <= expect | set()  # nothing beyond the threshold
-
-
-def test_near_runs_exhaustive_when_pigeonhole_holds():
-    # d < number of words: any pair within d bits shares an exact word
-    rng = np.random.default_rng(4)
-    h = ref.random_walk_hashes(300, 9, flips=60, seed=4)
-    h[200:240] = ref.add_noise(h[20:60], 2, rng)
-    valid = np.ones(len(h), bool)
-    runs = near_runs(h, valid, min_gap=5, max_distance=8, max_miss=0, links=64)
-    got = _pairs_of_runs(runs, h, valid, 8)
-    assert got == ref.near_pairs(h, valid, 5, 8)
-
-
-def test_near_runs_quiet_bucket_is_bounded():
-    # 20,000 frames drawn from 3 values: one bucket per value, each huge; each frame
-    # links to `links` later members, so the work (and the run count) stays linear
-    rng = np.random.default_rng(5)
-    values = rng.integers(0, 2**63, (3, 9), dtype=np.uint64)
-    h = values[rng.integers(0, 3, 20000)]
-    runs = near_runs(h, np.ones(len(h), bool), min_gap=30, max_distance=20, links=4)
-    assert len(runs["a"]) <= 20000 * 4
-
-
 def test_frame_roots_match_relaxation():
     rng = np.random.default_rng(6)
     n = 200
@@ -186,25 +136,100 @@ def test_frame_roots_match_relaxation():
     np.testing.assert_array_equal(size, np.bincount(expect, minlength=n)[expect])
 
 
-def test_specificity_against_reference():
-    rng = np.random.default_rng(7)
-    h = ref.random_walk_hashes(300, 9, flips=20, seed=7)
-    h[200:260] = ref.add_noise(h[50:110], 2, rng)
-    valid = np.ones(len(h), bool)
-    a, b, d = np.array([50, 120]), np.array([110, 170]), np.array([150, 10])
-    spec, votes = kernels._specificity(h, valid, a, b, d, 3, 6)
-    for r in range(2):
-        s = v = 0
-        for x in range(a[r], b[r]):
-            y = x + d[r]
-            d0 = ref.hamming(h[x : x + 1], h[y : y + 1])[0]
-            dm = ref.hamming(h[x : x + 1], h[y - 3 : y - 2])[0] if y - 3 != x else 1 << 30
-            dp = ref.hamming(h[x : x + 1], h[y + 3 : y + 4])[0]
-            s += min(dm, dp) - d0 >= 6
-            side = min(
-                ref.hamming(h[x : x + 1], h[y - 1 : y])[0],
-                ref.hamming(h[x : x + 1], h[y + 1 : y + 2])[0],
-            )
-            v += int(d0 < side) - int(side < d0)
-        assert spec[r] == s and votes[r] == v
-    assert spec[0] == 60 and votes[0] == 60  # the planted copy is specific on every frame
+@pytest.mark.parametrize("size", SIZES)
+def test_descriptor_matches_reference(size):
+    rng = np.random.default_rng(100 + size)
+    frames = rng.integers(0, 256, (20, size, size), dtype=np.uint8)
+    frames[0] = 255
+    np.testing.assert_array_equal(hash_frames(frames)[2], ref.describe(frames))
+
+
+def _random_desc(n=120, cells=144, seed=9):
+    rng = np.random.default_rng(seed)
+    desc = np.cumsum(rng.integers(-6, 7, (n, cells)), axis=0) + 128
+    return np.clip(desc, 0, 255).astype(np.uint8)
+
+
+def test_gap_and_motion_match_reference():
+    desc = _random_desc()
+    valid = np.ones(len(desc), bool)
+    valid[[5, 40]] = False
+    top = np.zeros(6, np.int64)
+    for x, y in [(0, 1), (3, 90), (50, 50), (10, 119)]:
+        assert kernels._gap(desc, x, y, 6, top) == ref.gap(desc, x, y, 6)
+    out = np.empty(len(desc), np.int64)
+    kernels._motion(desc, valid, 6, 6, out)
+    np.testing.assert_array_equal(out, ref.motion(desc, valid, 6, 6))
+
+
+def test_motion_keys_match_the_three_strongest_cells():
+    desc = _random_desc(seed=10)
+    desc[60:70] = desc[20:30]  # a copy: the same motion, so the same keys
+    valid = np.ones(len(desc), bool)
+    valid[33] = False
+    keys = np.zeros((len(desc), 4), np.uint64)
+    kernels._motion_keys(desc, valid, 3, 12, keys)
+    cells = ref.motion_cells(desc, valid, 3, 12)
+    for x, c in enumerate(cells):
+        assert (keys[x] == 0).all() == (c is None), x
+    # the same set of cells gives the same keys, different sets different set-keys
+    by_set = {}
+    for x, c in enumerate(cells):
+        if c is not None:
+            by_set.setdefault(c, set()).add(int(keys[x, 0]))
+    assert all(len(v) == 1 for v in by_set.values())
+    assert len({next(iter(v)) for v in by_set.values()}) == len(by_set)
+    np.testing.assert_array_equal(keys[63:70], keys[23:30])
+
+
+def test_diagonal_votes_match_reference():
+    desc = _random_desc(seed=11)
+    desc[80:110] = desc[10:40]
+    valid = np.ones(len(desc), bool)
+    a, b, d = np.array([10, 12, 50]), np.array([40, 38, 60]), np.array([70, 69, 3])
+    got = kernels._diagonal_votes(desc, valid, a, b, d, 6)
+    np.testing.assert_array_equal(got, ref.diagonal_votes(desc, valid, a, b, d, 6))
+    assert got[0] == 30 and got[1] < 0  # the copy's own diagonal wins, one off loses
+
+
+def test_footage_paths_and_cycles_match_reference():
+    rng = np.random.default_rng(12)
+    for _ in range(30):
+        m = int(rng.integers(1, 40))
+        perm = rng.permutation(m)
+        succ = np.full(m, -1, np.int64)
+        pred = np.full(m, -1, np.int64)
+        # chain random slices of the permutation, some closed into cycles
+        cuts = np.sort(rng.choice(np.arange(1, m), min(m - 1, 3), replace=False)) if m > 1 else []
+        for part in np.split(perm, cuts):
+            for u, v in itertools.pairwise(part):
+                succ[u], pred[v] = v, u
+            if len(part) > 1 and rng.random() < 0.5:
+                succ[part[-1]], pred[part[0]] = part[0], part[-1]
+        weight = rng.integers(1, 4, m)
+        jump = rng.integers(0, 50, m)
+        comp, pos = kernels._footage(succ, pred, weight, jump)
+        ec, ep = ref.footage(succ, pred, weight, jump)
+        np.testing.assert_array_equal(pos, ep)
+        # the same partition into paths (numbered in the same order of discovery)
+        np.testing.assert_array_equal(comp, ec)
+
+
+def test_propose_finds_planted_copies_on_the_descriptor():
+    frames = ref.smooth_footage(600, 24, seed=13)
+    video = np.concatenate([frames[:300], frames[100:160], frames[300:400], frames[40:90]])
+    rng = np.random.default_rng(13)
+    noisy = np.clip(video.astype(np.int16) + rng.integers(-2, 3, video.shape), 0, 255)
+    fp = fastloop.Fingerprint(
+        *(lambda h, c, d: (h, np.arange(len(h)) / 30.0, c, 24, d))(
+            *hash_frames(noisy.astype(np.uint8))
+        )
+    )
+    found = fastloop.loops.search(fp)
+    a, b, d = found.matched
+    pairs = {
+        (int(x), int(x + dd)) for x0, x1, dd in zip(a, b, d, strict=True) for x in range(x0, x1)
+    }
+    planted = {(x, x + 200) for x in range(100, 160)} | {(x, x + 420) for x in range(40, 90)}
+    assert planted <= pairs
+    assert pairs <= planted  # nothing else: the footage never repeats

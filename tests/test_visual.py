@@ -228,8 +228,10 @@ def test_loop_map_of_a_day_with_thousands_of_occurrences(tmp_path):
         info={"path": "day.mp4", "fps": 30.0, "duration_s": n / 30},
     )
     starts = 7200 * 30 + np.arange(7900) * 300
-    big = Loop(300, 10.0, 3.0, tuple(Occurrence(int(s), s / 30) for s in starts))
-    hour = Loop(108000, 3600.0, 3.0, (Occurrence(0, 0.0), Occurrence(113000, 113000 / 30)))
+    big = Loop(300, 10.0, 3.0, tuple(Occurrence(int(s), s / 30, 300) for s in starts))
+    hour = Loop(
+        108000, 3600.0, 3.0, (Occurrence(0, 0.0, 108000), Occurrence(113000, 113000 / 30, 108000))
+    )
     result = ScanResult(fp, [big, hour], LoopParams())
     t0 = time.perf_counter()
     counts, owner = visual.match_histogram(result, 720)
