@@ -499,42 +499,18 @@ def _propose(
                     )
                     if state1 == 0:
                         continue
-                    fw, fs, fsum = _walk(
-                        desc,
-                        valid,
-                        p,
-                        m,
-                        1,
-                        d0,
-                        shift,
-                        k,
-                        top,
-                        agree,
-                        ratio10,
-                        floor,
-                        min_motion,
-                        max_miss,
-                        max_static,
-                        max_neutral,
-                    )
-                    bw, bs, bsum = _walk(
-                        desc,
-                        valid,
-                        p,
-                        m,
-                        -1,
-                        d0,
-                        shift,
-                        k,
-                        top,
-                        agree,
-                        ratio10,
-                        floor,
-                        min_motion,
-                        max_miss,
-                        max_static,
-                        max_neutral,
-                    )
+                    # walk forward, then backward from the seed
+                    reach = np.zeros(2, np.int64)
+                    nspec = 1
+                    total = d0
+                    for side in range(2):
+                        e, sp, sm = _walk(
+                            desc, valid, p, m, 1 - 2 * side, d0, shift, k, top, agree,
+                            ratio10, floor, min_motion, max_miss, max_static, max_neutral,
+                        )  # fmt: skip
+                        reach[side] = e
+                        nspec += sp
+                        total += sm
                     if nruns == rcap:
                         rcap *= 2
                         ra = np.concatenate((ra, np.empty(rcap - nruns, np.int64)))
@@ -543,11 +519,11 @@ def _propose(
                         rspec = np.concatenate((rspec, np.empty(rcap - nruns, np.int64)))
                         rdsum = np.concatenate((rdsum, np.empty(rcap - nruns, np.int64)))
                         rnext = np.concatenate((rnext, np.empty(rcap - nruns, np.int64)))
-                    ra[nruns] = p - bw
-                    rb[nruns] = p + fw + 1
+                    ra[nruns] = p - reach[1]
+                    rb[nruns] = p + reach[0] + 1
                     rd[nruns] = delta
-                    rspec[nruns] = fs + bs + 1
-                    rdsum[nruns] = fsum + bsum + d0
+                    rspec[nruns] = nspec
+                    rdsum[nruns] = total
                     if tkeys[slot] == _EMPTY:
                         tkeys[slot] = delta
                         tused += 1

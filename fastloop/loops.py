@@ -218,6 +218,17 @@ def _own_diagonals(ra, rb, rd, votes, reach: int = 2) -> np.ndarray:
     return keep
 
 
+def _best_step(node, count, gap, m: int) -> np.ndarray:
+    """For each of ``m`` classes, the index of its most seen step among those whose
+    ``node`` it is (ties: the smallest picture change), -1 where it has none."""
+    o = np.lexsort((gap, -count, node))
+    first = np.ones(len(o), bool)
+    first[1:] = node[o][1:] != node[o][:-1]
+    best = np.full(m, -1, np.int64)
+    best[node[o][first]] = o[first]
+    return best
+
+
 def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> list[Loop]:
     """Group the frames of accepted runs into loops (see the module docstring, 3-4)."""
     from .kernels import _footage, _frame_roots
@@ -246,16 +257,8 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
         gap = judge.gaps(heads[pu], heads[pv])
         # most seen successor of each class (then the smallest picture change), and
         # most seen predecessor of each; a step stands when both agree
-        o = np.lexsort((gap, -count, pu))
-        first = np.ones(len(o), bool)
-        first[1:] = pu[o][1:] != pu[o][:-1]
-        best_succ = np.full(m, -1, np.int64)
-        best_succ[pu[o][first]] = o[first]
-        o = np.lexsort((gap, -count, pv))
-        first = np.ones(len(o), bool)
-        first[1:] = pv[o][1:] != pv[o][:-1]
-        best_pred = np.full(m, -1, np.int64)
-        best_pred[pv[o][first]] = o[first]
+        best_succ = _best_step(pu, count, gap, m)
+        best_pred = _best_step(pv, count, gap, m)
         e = best_succ[best_succ >= 0]
         mutual = e[best_pred[pv[e]] == e]
         succ[pu[mutual]] = pv[mutual]
@@ -269,7 +272,6 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     cont = np.zeros(n, bool)
     cont[1:] = copied[1:] & (fc[1:] == fc[:-1]) & (fpos[1:] == fpos[:-1] + 1)
     starts = np.flatnonzero(copied & ~cont)
-    ends = np.append(starts[1:], n)
     # a stretch ends where continuity breaks, not at the next start
     brk = np.flatnonzero(copied & ~np.append(cont[1:], False))
     ends = brk[np.searchsorted(brk, starts)] + 1
