@@ -176,18 +176,18 @@ def footage(succ, pred, weight, jump):
 
 
 def smooth_footage(n: int, size: int, seed: int, step: float = 6.0) -> np.ndarray:
-    """uint8[n, size, size] frames of a textured picture drifting over time, so that
-    every frame differs from its neighbours 0.2 s (6 frames) away."""
+    """uint8[n, size, size] frames of a textured picture panning one pixel a frame
+    (and swaying up and down), so that every frame differs from its neighbours 0.2 s
+    (6 frames) away and no picture ever comes back: a path that revisits a crop would
+    make true copies the truth does not know about."""
     rng = np.random.default_rng(seed)
-    big = rng.normal(0, 1, (size * 8, size * 8))
+    big = rng.normal(0, 1, (size * 8, n + size + 8))
     k = np.ones(5) / 5
     for axis in (0, 1):
         big = np.apply_along_axis(lambda v: np.convolve(v, k, "same"), axis, big)
     big = (big - big.min()) / (big.max() - big.min()) * 200 + 20
     out = np.empty((n, size, size), np.uint8)
     for i in range(n):
-        t = i * step / 30.0
-        y = int(size * 3 + size * 2 * np.sin(t / 3.1))
-        x = int(size * 3 + size * 2 * np.cos(t / 2.3))
-        out[i] = big[y : y + size, x : x + size].astype(np.uint8)
+        y = int(size * 3 + size * 2 * np.sin(i * step / 30.0 / 3.1))
+        out[i] = big[y : y + size, i + 4 : i + 4 + size].astype(np.uint8)
     return out
