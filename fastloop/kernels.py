@@ -22,6 +22,9 @@ _M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
 _H01 = np.uint64(0x0101010101010101)
 _ONE = np.uint64(1)
 _EMPTY = -1
+#: Time scales (multiples of the 0.2 s shift) at which a pair is judged specific: the
+#: next one is tried where footage moves too little at the one before (slow footage).
+_SCALES = (1, 2, 4)
 #: A specific pair in a run may differ by at most this many times the run's mean gap.
 _EXCESS = 3
 
@@ -243,7 +246,7 @@ def _motion(desc, valid, shift, k, out):
     for x in range(n):
         best = -1
         if valid[x]:
-            for scale in (1, 2, 4):
+            for scale in _SCALES:
                 s = shift * scale
                 cur = -1
                 for y in (x - s, x + s):
@@ -269,7 +272,7 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
     d0 = _gap(desc, x, y, k, top)
     # the nearest time scale at which y's moment moves: 0.2 s, else 0.4 s, else 0.8 s
     # (slow footage); a still view or a freeze moves at none and is never specific
-    for scale in (1, 2, 4):
+    for scale in _SCALES:
         s = shift * scale
         dn = -1
         for z in (y - s, y + s):

@@ -187,7 +187,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     length = b - a
     ok = (length >= piece) & (spec >= np.maximum(MIN_SPECIFIC, SPECIFIC_SHARE * length))
     a, b, d, noise = a[ok], b[ok], d[ok], dsum[ok] // np.maximum(spec[ok], 1)
-    keep = _own_diagonals(a, b, d, judge.diagonal_votes(a, b, d))
+    keep = _own_diagonals(a, b, d, judge.diagonal_votes(a, b, d), judge.reach)
     a, b, d = judge.bridge(a[keep], b[keep], d[keep], noise[keep])
     if not len(a):
         return LoopSearch([], (a, b, d), proposed)
@@ -195,11 +195,12 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     return LoopSearch(loops, (a, b, d), proposed)
 
 
-def _own_diagonals(ra, rb, rd, votes, reach: int = 2) -> np.ndarray:
+def _own_diagonals(ra, rb, rd, votes, reach: int) -> np.ndarray:
     """Which runs stand: a run that overlaps another run on a diagonal at most
-    ``reach`` frames away is the same copy seen a frame or two off (slow footage
-    matches its copy's neighbours too); of such a group only the run whose diagonal
-    wins the per-frame vote best stands."""
+    ``reach`` frames away is the same copy seen a few frames off (slow footage, or a
+    hand moving slowly, matches its copy's neighbours too, up to the widest time
+    scale the judge uses); of such a group only the run whose diagonal wins the
+    per-frame vote best stands."""
     keep = np.ones(len(ra), bool)
     if not len(ra):
         return keep

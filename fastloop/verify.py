@@ -73,6 +73,14 @@ class Judge:
             fps=fps,
         )
 
+    @property
+    def reach(self) -> int:
+        """How far off its diagonal a run can be and still look specific: the widest
+        time scale the judge uses (``kernels._SCALES``), in frames."""
+        from .kernels import _SCALES
+
+        return max(_SCALES) * self.shift
+
     def levels(self, x: float) -> int:
         """``x`` gray levels per cell as a sum over the worst cells."""
         return round(x * self.k)

@@ -174,22 +174,7 @@ TRANSCODES = {
 }
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        pytest.param(
-            t,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="open: MPEG-4/MPEG-2 at q 5 blur slow footage past the descriptor's "
-                "specificity; recall 0.94-0.95 (exact where found)",
-            ),
-        )
-        if t in ("mpeg4.avi", "mpeg2.ts")
-        else t
-        for t in TRANSCODES
-    ],
-)
+@pytest.mark.parametrize("target", list(TRANSCODES))
 def test_slow_copies_survive_other_codecs(corpus, tmp_path, target):
     # slow footage is where a copy's own frame is hardest to tell from its neighbour;
     # each codec blurs it differently, and the boundaries must still be exact
