@@ -145,6 +145,17 @@ def _row(kind, name, truth, r, dt, t_fp, extra=None) -> dict:
     return row
 
 
+def _made(src: str, out: str, plan, crf: int) -> np.ndarray:
+    """The truth of ``out``, spliced from ``src`` by ``plan``, unless ``out`` and its
+    truth exist already (``--keep``)."""
+    truth_file = out + ".truth.npy"
+    if os.path.exists(out) and os.path.exists(truth_file):
+        return np.load(truth_file)
+    truth = splice(src, out, plan, crf)
+    np.save(truth_file, truth)
+    return truth
+
+
 def _scan_timed(path):
     t = time.perf_counter()
     fp = fastloop.fingerprint(path)
@@ -158,6 +169,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--videos", default=DEFAULT_VIDEOS)
     ap.add_argument("--json", default=None)
     ap.add_argument("--quick", action="store_true", help="skip the clips alone")
+    ap.add_argument(
+        "--keep",
+        default=None,
+        help="folder for the made videos and their truth; videos already there are "
+        "scanned again as they are (a fixed set of cases to compare code against)",
+    )
     args = ap.parse_args(argv)
     clips = sorted(
         glob.glob(os.path.join(args.videos, "*.mp4"))
@@ -166,7 +183,9 @@ def main(argv=None) -> dict:
     asl = sorted(glob.glob(os.path.join(args.videos, "asl", "*.mkv")))
     report: dict = {"alone": [], "asl": None, "spliced": [], "looped": []}
     rng = np.random.default_rng(2026)
-    with tempfile.TemporaryDirectory(prefix="fastloop-real-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fastloop-real-") as scratch:
+        tmp = args.keep or scratch
+        os.makedirs(tmp, exist_ok=True)
         if not args.quick:
             for path in clips + asl:
                 r = fastloop.scan(path)
@@ -178,7 +197,7 @@ def main(argv=None) -> dict:
                 report["alone"].append(row)
                 print(f"alone    {row['clip']:<42} {row['frames']:>6} frames  loops={row['loops']}")
         if asl:
-            cat = os.path.join(tmp, "asl.mp4")
+            cat = os.path.join(scratch, "asl.mp4")
             inputs = functools.reduce(operator.iadd, (["-i", p] for p in asl), [])
             graph = "".join(f"[{i}:v]" for i in range(len(asl))) + f"concat=n={len(asl)}:v=1:a=0"
             subprocess.run(
@@ -197,13 +216,15 @@ def main(argv=None) -> dict:
             name = os.path.basename(path)
             crf = int(rng.integers(23, 29))
             out = os.path.join(tmp, f"spliced-{i}.mp4")
-            truth = splice(path, out, splice_plan(mot, info.fps, rng), crf)
+            plan = splice_plan(mot, info.fps, rng)
+            truth = _made(path, out, plan, crf)
             r, dt, t_fp = _scan_timed(out)
             report["spliced"].append(_row("spliced", name, truth, r, dt, t_fp, {"crf": crf}))
             out = os.path.join(tmp, f"looped-{i}.mp4")
             plays = 10 if path == clips[-1] and asl else 30
             clip_s = 30.0 if plays == 10 else 3.0
-            truth = splice(path, out, loop_plan(mot, info.fps, rng, plays, clip_s), crf)
+            plan = loop_plan(mot, info.fps, rng, plays, clip_s)
+            truth = _made(path, out, plan, crf)
             r, dt, t_fp = _scan_timed(out)
             report["looped"].append(
                 _row("looped", name, truth, r, dt, t_fp, {"crf": crf, "plays": plays})

@@ -700,32 +700,61 @@ def _find(parent, x):
 
 
 @nb.njit(**_JIT)
-def _frame_roots(n, ra, rb, rd):
-    """Union-find over frames: every frame of run r is joined with its partner.
+def _frame_roots(n, ra, rb, rd, window):
+    """Union-find over frames: every frame of run r is joined with its partner, runs
+    taken in the order given (the most reliable first).
+
+    A class is one picture of the footage, so two of its frames are never closer than
+    a copy can be: a join that would put frames less than ``window`` apart in one
+    class is refused (0: no check). A pair a few frames off its copy's diagonal, at
+    the edge of a run where a cut blurs it, would otherwise merge neighbouring
+    pictures of the footage, and every play after it. The check walks the smaller
+    class's members (small into large: O(n log n) members seen in all).
 
     Returns, per frame, the earliest frame showing the same picture (itself when it
     has no copy) and the size of its class.
     """
     parent = np.arange(n)
+    size = np.ones(n, np.int64)
+    nxt = np.full(n, -1, np.int64)  # members of a class, a list from its root
+    last = np.arange(n)
     for r in range(ra.shape[0]):
         for x in range(ra[r], rb[r]):
             y = x + rd[r]
-            if y >= n:
+            if y >= n or y < 0:
                 break
             a = _find(parent, x)
             b = _find(parent, y)
-            if a < b:
-                parent[b] = a
-            elif b < a:
-                parent[a] = b
-    size = np.zeros(n, np.int64)
+            if a == b:
+                continue
+            if size[a] > size[b]:
+                a, b = b, a
+            clash = False
+            m = a
+            while window > 0 and m != -1 and not clash:
+                for f in range(max(0, m - window + 1), min(n, m + window)):
+                    if _find(parent, f) == b:
+                        clash = True
+                        break
+                m = nxt[m]
+            if clash:
+                continue
+            parent[a] = b
+            size[b] += size[a]
+            nxt[last[b]] = a
+            last[b] = last[a]
+    first = np.full(n, n, np.int64)
     for x in range(n):
-        parent[x] = _find(parent, x)
-        size[parent[x]] += 1
+        root = _find(parent, x)
+        if x < first[root]:
+            first[root] = x
+    roots = np.empty(n, np.int64)
     out = np.empty(n, np.int64)
     for x in range(n):
-        out[x] = size[parent[x]]
-    return parent, out
+        root = parent[x]
+        roots[x] = first[root]
+        out[x] = size[root]
+    return roots, out
 
 
 @nb.njit(**_JIT)

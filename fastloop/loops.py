@@ -235,7 +235,8 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     from .kernels import _footage, _frame_roots
 
     n = len(fp)
-    roots, size = _frame_roots(n, ra, rb, rd)
+    order = np.argsort(-(rb - ra), kind="stable")  # long runs are the surest
+    roots, size = _frame_roots(n, ra[order], rb[order], rd[order], min_len)
     copied = size >= 2
     # every class is a node, numbered in the order of its first frame
     node_of = np.full(n, -1, np.int64)

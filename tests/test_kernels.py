@@ -130,13 +130,24 @@ def test_frame_roots_match_relaxation():
     a = np.array([r[0] for r in runs])
     b = np.array([r[1] for r in runs])
     d = np.array([r[2] for r in runs])
-    roots, size = kernels._frame_roots(n, a, b, d)
+    roots, size = kernels._frame_roots(n, a, b, d, 0)
     expect = ref.frame_roots(n, runs)
     np.testing.assert_array_equal(roots, expect)
     np.testing.assert_array_equal(size, np.bincount(expect, minlength=n)[expect])
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_frame_roots_refuse_a_class_with_frames_closer_than_a_copy():
+    # frames 100..139 copy 0..39 (delta 100); a stray pair joins frame 5 to frame 107,
+    # which would put 5 and 7 (two pictures 2 frames apart) in one class: refused
+    a, b, d = np.array([0, 5]), np.array([40, 6]), np.array([100, 102])
+    roots, size = kernels._frame_roots(200, a, b, d, 30)
+    assert roots[100:140].tolist() == list(range(40))
+    assert roots[5] == 5 and size[5] == 2
+    loose, _ = kernels._frame_roots(200, a, b, d, 0)
+    assert loose[7] == loose[5]  # without the check the pictures merge
+
+
 def test_descriptor_matches_reference(size):
     rng = np.random.default_rng(100 + size)
     frames = rng.integers(0, 256, (20, size, size), dtype=np.uint8)
