@@ -136,7 +136,6 @@ def test_frame_roots_match_relaxation():
     np.testing.assert_array_equal(size, np.bincount(expect, minlength=n)[expect])
 
 
-@pytest.mark.parametrize("size", SIZES)
 def test_frame_roots_refuse_a_class_with_frames_closer_than_a_copy():
     # frames 100..139 copy 0..39 (delta 100); a stray pair joins frame 5 to frame 107,
     # which would put 5 and 7 (two pictures 2 frames apart) in one class: refused
@@ -148,6 +147,7 @@ def test_frame_roots_refuse_a_class_with_frames_closer_than_a_copy():
     assert loose[7] == loose[5]  # without the check the pictures merge
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_descriptor_matches_reference(size):
     rng = np.random.default_rng(100 + size)
     frames = rng.integers(0, 256, (20, size, size), dtype=np.uint8)
