@@ -265,9 +265,10 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
     Returns (d0, state): d0 the gap between them; state 2 when the pair is specific
     in time (y's neighbours ``shift`` frames away are at least ``ratio10 / 10`` times
     farther from x than y is, and by ``min_motion`` at least: x shows y's moment, not
-    merely y's scene; in slow footage, neighbours 2 or 4 times farther away), 1 when
-    it merely agrees (d0 <= ``agree``: compression noise, or a still view that both
-    places share), 0 when it differs."""
+    merely y's scene; in slow footage, neighbours 2 or 4 times farther away; and no
+    frame nearer y than that matches x better), 1 when it merely agrees (d0 <=
+    ``agree``: compression noise, or a still view that both places share), 0 when it
+    differs."""
     n = desc.shape[0]
     d0 = _gap(desc, x, y, k, top)
     # the nearest time scale at which y's moment moves: 0.2 s, else 0.4 s, else 0.8 s
@@ -282,6 +283,18 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
                     dn = g
         if dn >= min_motion:
             if 10 * dn >= ratio10 * max(d0, floor):
+                # y must also be x's best match along its own timeline within that
+                # scale: a neighbour across a cut is far from anything, so a pair a
+                # few frames off its copy would pass the ratio on the other side.
+                # Offsets 1, 2, 4, ... suffice: one of them lies nearer the true
+                # partner than y does, and footage is closer there.
+                o = 1
+                while o < s:
+                    for z in (y - o, y + o):
+                        if 0 <= z < n and z != x and valid[z]:
+                            if _gap(desc, x, z, k, top) + floor < d0:
+                                return d0, 0
+                    o *= 2
                 return d0, 2
             break
     if d0 <= agree:
@@ -301,6 +314,14 @@ def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
             if _gap(desc, x, z, k, top) + margin < d0:
                 return True
     return False
+
+
+@nb.njit(inline="always")
+def _jump(desc, valid, x, prev, k, top, size):
+    """Does the picture change by ``size`` or more from frame ``prev`` to frame x?"""
+    if prev < 0 or prev >= desc.shape[0] or not valid[prev]:
+        return True
+    return _gap(desc, x, prev, k, top) >= size
 
 
 @nb.njit(inline="always")
@@ -331,7 +352,8 @@ def _walk(
     its last specific frame, or, when the walk stopped at a visible cut no more than
     ``shift`` frames after it, at the last frame before the cut. A pair counts as
     specific, or agreeing, only while its gap stays within ``_EXCESS`` times the run's
-    mean gap so far (``seed_d0`` is the seed's): the run's own compression noise.
+    mean gap so far (``seed_d0`` is the seed's): the run's own compression noise;
+    right after both pictures jump at once (a cut on both sides), within 1.5 times.
     Returns (end offset, specific frames, sum of d0 over them).
     """
     n = desc.shape[0]
@@ -358,6 +380,16 @@ def _walk(
             if state > 0 and d0 > floor and d0 * (nspec + 1) > _EXCESS * (dsum + seed_d0):
                 # far above the run's own noise: fast footage a few frames off, or
                 # another play past a cut, matches better than its neighbours do
+                state = 0
+            if (
+                state > 0
+                and 2 * d0 * (nspec + 1) > 3 * (dsum + seed_d0)
+                and _jump(desc, valid, x, x - step, k, top, 2 * min_motion)
+                and _jump(desc, valid, y, y - step, k, top, 2 * min_motion)
+            ):
+                # both timelines cut at this frame (two plays of a loop cut at one
+                # place, trimmed differently): what follows is a new pair, a copy
+                # only at the run's own noise (a copied scene cut stays at it)
                 state = 0
             if state == 2:
                 misses = 0
@@ -421,6 +453,7 @@ def _propose(
     max_miss,
     max_static,
     max_neutral,
+    seed_ratio10,
 ):
     """Diagonal runs of copied frames, without all-pairs work.
 
@@ -431,8 +464,9 @@ def _propose(
     checks, not 10^10, and a clip looped k times still links each play to the next
     ones. A pair seeds when its hashes are within ``seed_d`` bits, no run found
     before covers it, and it and the next pair are specific in time on the gray
-    descriptor (see ``_judge``). A seed is walked both ways (see ``_walk``) into a
-    run ``[a, b)`` on diagonal ``delta``: frames ``a..b-1`` show ``a+delta..``.
+    descriptor (see ``_judge``), the first by ``seed_ratio10``. A seed is walked both
+    ways (see ``_walk``) into a run ``[a, b)`` on diagonal ``delta``: frames
+    ``a..b-1`` show ``a+delta..``.
 
     Returns arrays (a, b, delta, specific frames, d0 sum over them).
     """
@@ -490,8 +524,11 @@ def _propose(
                         continue
                     if _dist(hashes, p, m) > seed_d:
                         continue
+                    # a seed must be strong evidence: its partner's neighbours
+                    # ``seed_ratio10 / 10`` times farther (a copy has many such
+                    # frames; a pair a few frames off next to a cut has none)
                     d0, state = _judge(
-                        desc, valid, p, m, shift, k, top, agree, ratio10, floor, min_motion
+                        desc, valid, p, m, shift, k, top, agree, seed_ratio10, floor, min_motion
                     )
                     if state != 2 or d0 > agree or not (valid[p + 1] and valid[m + 1]):
                         continue
@@ -668,20 +705,14 @@ def _bridge(desc, valid, ra, rb, rd, noise, k, agree):
 
 
 @nb.njit(**_JIT)
-def _pair_gaps(desc, ra, rb, rd, k, out_sum, out_n):
-    """Sum and count of descriptor gaps over every pair of each run."""
-    n = desc.shape[0]
+def _run_gaps(desc, ra, rb, rd, k, out):
+    """The gap of every pair of every run, runs one after another, into ``out``."""
     top = np.zeros(k, np.int64)
+    i = 0
     for r in range(ra.shape[0]):
-        s = 0
-        c = 0
         for x in range(ra[r], rb[r]):
-            y = x + rd[r]
-            if y < n:
-                s += _gap(desc, x, y, k, top)
-                c += 1
-        out_sum[r] = s
-        out_n[r] = c
+            out[i] = _gap(desc, x, x + rd[r], k, top)
+            i += 1
 
 
 # --------------------------------------------------------------------------- frame classes

@@ -186,6 +186,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     proposed = {"a": a, "b": b, "delta": d, "specific": spec}
     length = b - a
     ok = (length >= piece) & (spec >= np.maximum(MIN_SPECIFIC, SPECIFIC_SHARE * length))
+    ok[ok] = judge.clear_copies(a[ok], b[ok], d[ok])
     a, b, d, noise = a[ok], b[ok], d[ok], dsum[ok] // np.maximum(spec[ok], 1)
     keep = _own_diagonals(a, b, d, judge.diagonal_votes(a, b, d), judge.reach)
     a, b, d = judge.bridge(a[keep], b[keep], d[keep], noise[keep])
