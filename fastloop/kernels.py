@@ -459,14 +459,15 @@ def _propose(
 
     Seeds come from exact keys: every column of ``keys`` (uint64[n, K]; 0 = no key)
     is a bucket table, and within a bucket (members in time order) each moving frame
-    is paired with at most ``links`` later members at least ``min_gap`` frames after
-    it, so a bucket of 100,000 frames of one still view costs 100,000 * links
-    checks, not 10^10, and a clip looped k times still links each play to the next
-    ones. A pair seeds when its hashes are within ``seed_d`` bits, no run found
-    before covers it, and it and the next pair are specific in time on the gray
-    descriptor (see ``_judge``), the first by ``seed_ratio10``. A seed is walked both
-    ways (see ``_walk``) into a run ``[a, b)`` on diagonal ``delta``: frames
-    ``a..b-1`` show ``a+delta..``.
+    is paired with the ``links`` next members at least ``min_gap`` frames after it
+    (a clip looped k times links each play to the next ones) and ``links`` more drawn
+    at random among the later ones (a copy far away in a bucket crowded by a still
+    view is hit by some of its many frames), so a bucket of 100,000 frames costs
+    100,000 * 2 * links checks, not 10^10. A pair seeds when its hashes are within
+    ``seed_d`` bits, no run found before covers it, and it and the next pair are
+    specific in time on the gray descriptor (see ``_judge``), the first by
+    ``seed_ratio10``. A seed is walked both ways (see ``_walk``) into a run
+    ``[a, b)`` on diagonal ``delta``: frames ``a..b-1`` show ``a+delta..``.
 
     Returns arrays (a, b, delta, specific frames, d0 sum over them).
     """
@@ -506,10 +507,24 @@ def _propose(
                     q += 1
                 taken = 0
                 qi = q
-                while qi < hi and taken < links:
-                    m = order[qi]
-                    qi += 1
+                rnd = _mix(np.uint64(p * nkeys + w + 1))
+                while taken < 2 * links:
+                    if taken < links:
+                        # the next members: the next plays of a loop
+                        if qi >= hi:
+                            taken = links
+                            continue
+                        m = order[qi]
+                        qi += 1
+                    else:
+                        # members anywhere later: a copy far away in a crowded bucket
+                        # (a still shelf) is hit by a few of its many frames
+                        if qi >= hi:
+                            break
+                        rnd = _mix(rnd)
+                        m = order[qi + np.int64(rnd % np.uint64(hi - qi))]
                     if not valid[m] or m + 1 >= n:
+                        taken += 1
                         continue
                     taken += 1
                     delta = m - p

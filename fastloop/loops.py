@@ -236,7 +236,11 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     from .kernels import _footage, _frame_roots
 
     n = len(fp)
-    order = np.argsort(-(rb - ra), kind="stable")  # long runs are the surest
+    # the surest runs first: those whose diagonal beats its neighbours on most frames
+    # (a run one frame off, in slow footage, can be long), then the longest
+    length = rb - ra
+    votes = judge.diagonal_votes(ra, rb, rd)
+    order = np.lexsort((-length, -votes / np.maximum(length, 1)))
     roots, size = _frame_roots(n, ra[order], rb[order], rd[order], min_len)
     copied = size >= 2
     # every class is a node, numbered in the order of its first frame

@@ -104,11 +104,16 @@ class Judge:
         return self._motion
 
     def motion_keys(self) -> np.ndarray:
-        """uint64[n, 4] keys of where each frame moves (see ``kernels._motion_keys``)."""
+        """uint64[n, 8] keys of where each frame moves (see ``kernels._motion_keys``):
+        since ``shift`` frames before, and since ``reach`` frames before (a hand that
+        moves a few levels in 0.2 s moves tens of levels in 0.8 s)."""
         from .kernels import _motion_keys
 
-        out = np.zeros((len(self.valid), 4), np.uint64)
-        _motion_keys(self.desc, self.valid, self.shift, KEY_LEVELS, out)
+        out = np.zeros((len(self.valid), 8), np.uint64)
+        for i, span in enumerate((self.shift, self.reach)):
+            keys = np.zeros((len(self.valid), 4), np.uint64)
+            _motion_keys(self.desc, self.valid, span, KEY_LEVELS, keys)
+            out[:, 4 * i : 4 * i + 4] = keys
         return out
 
     def walk_args(self) -> tuple:
