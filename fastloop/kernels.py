@@ -266,7 +266,8 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
     in time (y's neighbours ``shift`` frames away are at least ``ratio10 / 10`` times
     farther from x than y is, and by ``min_motion`` at least: x shows y's moment, not
     merely y's scene; in slow footage, neighbours 2 or 4 times farther away; and no
-    frame nearer y than that matches x better), 1 when it merely agrees (d0 <=
+    frame nearer y than that matches x better), 1 when it merely agrees, or is
+    specific but a frame beside y matches better (no evidence, no cut either) (d0 <=
     ``agree``: compression noise, or a still view that both places share), 0 when it
     differs."""
     n = desc.shape[0]
@@ -288,14 +289,16 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
                 # few frames off its copy would pass the ratio on the other side.
                 # Offsets 1, 2, 4, ... suffice: one of them lies nearer the true
                 # partner than y does, and footage is closer there.
+                best = True
                 o = 1
-                while o < s:
+                while o < s and best:
                     for z in (y - o, y + o):
                         if 0 <= z < n and z != x and valid[z]:
                             if _gap(desc, x, z, k, top) + floor < d0:
-                                return d0, 0
+                                best = False
                     o *= 2
-                return d0, 2
+                if best:
+                    return d0, 2
             break
     if d0 <= agree:
         return d0, 1
@@ -375,8 +378,10 @@ def _walk(
             break
         if valid[x] and valid[y]:
             d0, state = _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion)
-            if state > 0 and _off_diagonal(desc, valid, x, y, d0, k, top, floor):
-                state = 0  # the copy goes on, but on a diagonal beside this one
+            if state == 2 and _off_diagonal(desc, valid, x, y, d0, k, top, floor):
+                # a frame beside the partner matches better: no evidence of where the
+                # copy lies (slow footage under noise), but no cut either
+                state = 1 if d0 <= agree else 0
             if state > 0 and d0 > floor and d0 * (nspec + 1) > _EXCESS * (dsum + seed_d0):
                 # far above the run's own noise: fast footage a few frames off, or
                 # another play past a cut, matches better than its neighbours do
