@@ -169,12 +169,34 @@ def _onto_grid(fp: Fingerprint, packets) -> Fingerprint | None:
         hashes=fp.hashes[src],
         pts=grid,
         contrast=contrast,
-        desc=fp.desc[src],
+        desc=_interpolated(fp.desc, src, decoded, grid),
         hash_size=fp.hash_size,
         info=info,
         warnings=fp.warnings,
         decoded=decoded,
     )
+
+
+def _interpolated(desc, src, decoded, grid, chunk: int = 1 << 18) -> np.ndarray:
+    """Gray descriptors on the full frame grid (``--fast``): a decoded frame keeps its
+    own, a skipped one the mean of the decoded frames before and after it, weighted by
+    time. Where footage moves smoothly that is close to the frame's own picture, so
+    copies are judged as at full rate; across a cut it is a blend that matches
+    neither side, so the cut is not moved onto a skipped frame."""
+    n = len(grid)
+    where = np.flatnonzero(decoded)
+    out = np.empty((n, desc.shape[1]), np.uint8)
+    for lo in range(0, n, chunk):
+        i = np.arange(lo, min(n, lo + chunk))
+        nxt = np.minimum(np.searchsorted(where, i), len(where) - 1)
+        prv = np.where(decoded[i], nxt, np.maximum(nxt - 1, 0))
+        p, q = where[prv], where[nxt]
+        span = grid[q] - grid[p]
+        w = np.where(span > 0, (grid[i] - grid[p]) / np.where(span > 0, span, 1), 0.0)
+        w = np.clip(w, 0.0, 1.0)[:, None]
+        mix = (1 - w) * desc[src[p]] + w * desc[src[q]]
+        out[i] = np.rint(mix).astype(np.uint8)
+    return out
 
 
 def _nearest_rank(decoded: np.ndarray) -> np.ndarray:

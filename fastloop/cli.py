@@ -303,8 +303,9 @@ def format_csv(results) -> str:
     is_flag=True,
     help="Decode only the frames other frames refer to (ffmpeg -skip_frame noref): "
     "fewer frames to decode on H.264/HEVC with B-frames, no gain without them. "
-    "Skipped frames take their nearest decoded neighbour's hash and gray levels, so "
-    "a cut next to a skipped frame may be placed one frame off.",
+    "Skipped frames take their nearest decoded neighbour's hash and gray levels "
+    "interpolated between the decoded frames around them; copies in test patterns "
+    "that jump (lavfi testsrc2) may be partly missed.",
 )
 @click.option(
     "--plot",

@@ -82,25 +82,28 @@ def test_fast_fingerprint_decodes_less_and_fills_in(videos, tmp_path):
     np.testing.assert_array_equal(back.decoded, fast.decoded)
 
 
+def _open(name: str, measured: str):
+    """A case ``--fast`` does not yet get right (precision stays 1.000): skipped
+    frames take descriptors interpolated between decoded ones, and the test pattern's
+    jumps and some short pieces are not interpolated well enough."""
+    reason = f"open: --fast misses copied frames here ({measured}, precision 1.000)"
+    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
 @pytest.mark.parametrize(
     "name",
     [
         "one splice",
-        "one stretch, three places",
+        _open("one stretch, three places", "recall 0.989"),
         "clip looped 8 times",
         "slow footage",
         "variable frame rate",
         "copy among freezes, black and stills",
-        "a copy whose original another copy splits",
-        "copies in look-alike footage (testsrc2)",
+        _open("a copy whose original another copy splits", "recall 0.908"),
+        _open("copies in look-alike footage (testsrc2)", "recall 0.34"),
         "slow zoom (mandelbrot)",
-        "overlapping copies in look-alike footage",
+        _open("overlapping copies in look-alike footage", "recall 0.74"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: --fast fills skipped frames with a neighbour's descriptor, which the "
-    "descriptor judge cannot yet tell from a still moment",
 )
 def test_fast_scan_finds_every_copied_frame(videos, name):
     path, truth = videos(name, POSITIVE[name])
@@ -124,11 +127,6 @@ def test_fast_scan_finds_nothing_in_honest_footage(videos, name):
     assert result.loops == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: --fast fills skipped frames with a neighbour's descriptor, which the "
-    "descriptor judge cannot yet tell from a still moment",
-)
 def test_fast_cli_json_and_fallback(videos, tmp_path):
     path, _ = videos("one splice", POSITIVE["one splice"])
     run = CliRunner().invoke(cli, ["--no-progress", "scan", "--fast", "--format", "json", path])
@@ -157,11 +155,6 @@ def test_fast_cache_is_kept_apart(videos, tmp_path):
     assert again.info["timing"]["decode_s"] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: --fast fills skipped frames with a neighbour's descriptor, which the "
-    "descriptor judge cannot yet tell from a still moment",
-)
 def test_fast_keeps_a_second_copy_distinct(videos):
     path, truth = videos("part of a copy copied again", POSITIVE["part of a copy copied again"])
     result = fastloop.scan(path, fast=True)
