@@ -15,8 +15,6 @@
                     and 24x24 gray frames) but every frame hashed in numpy, one frame at a
                     time, into a dict: what numba replaces.
 5. ``fastloop-scan`` the CLI, whole process: ``python -m fastloop scan --format json``;
-   ``fastloop-scan-noverify`` the same with ``--no-verify`` (diagnostic: what the second
-                    stage costs);
    ``fastloop-ffmpeg`` fastloop's exact ffmpeg command lines (``plan_ranges`` +
                     ``build_args``) run alone, output discarded (diagnostic: the cost of
                     its range plan, without Python);
@@ -45,7 +43,6 @@ LABELS = {
     "blog-ahash": "blog: imageio + PIL + imagehash.average_hash in a dict",
     "numpy-pipe": "fastloop's pipe + numpy per-frame aHash in a dict",
     "fastloop-scan": "`python -m fastloop scan --format json` (whole process)",
-    "fastloop-scan-noverify": "the same with --no-verify (diagnostic)",
     "fastloop-ffmpeg": "fastloop's own ffmpeg commands alone, output discarded (diagnostic)",
     "fastloop-fingerprint": "`fastloop.fingerprint()` in-process (API)",
 }
@@ -144,10 +141,6 @@ def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
         res = scan_cli(path)
         return _scan_summary(res, clip)
 
-    def fastloop_scan_noverify():
-        res = scan_cli(path, ["--no-verify"])
-        return _scan_summary(res, clip)
-
     def fastloop_ffmpeg():
         with tempfile.TemporaryDirectory(prefix="fastloop-bench-") as tmp:
             run_parallel(fastloop_commands(path, tmp))
@@ -166,7 +159,6 @@ def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
         "blog-ahash": blog_ahash,
         "numpy-pipe": numpy_pipe,
         "fastloop-scan": fastloop_scan,
-        "fastloop-scan-noverify": fastloop_scan_noverify,
         "fastloop-ffmpeg": fastloop_ffmpeg,
         "fastloop-fingerprint": fastloop_fingerprint,
     }

@@ -30,7 +30,6 @@ import json
 import subprocess
 import threading
 import time
-import types
 
 import numpy as np
 
@@ -68,62 +67,31 @@ def _encode_part(cmd: list[str], footage: Footage, src: np.ndarray, errors: list
         errors.append(exc)
 
 
-def make_video(
-    path: str, hours: float, width: int, height: int, preset: str, copies: int, log=print
-) -> dict:
-    """Render, plant copies, encode once; return the manifest (and write it as JSON).
+def render(path: str, src: np.ndarray, width: int, height: int, preset: str, log=print):
+    """Encode footage frames ``src`` (one footage frame number per output frame) to
+    ``path``, once; return (seconds it took, the encoder's description).
 
     At 128x72 one x264 is fastest single-threaded, so the frames are cut in one part
     per core, each encoded by its own single-threaded x264 (fed by its own thread),
     and the parts are joined without re-encoding (concat demuxer, stream copy;
     ``ultrafast`` has no B-frames, so the timestamps simply continue)."""
-    frames = round(hours * 3600 * FPS)
-    length = COPY_S * FPS
-    rng = np.random.default_rng(2026)
-    plan = plan_copies(frames, copies, length, rng)
-    src = source_index(frames, plan, length)
+    frames = len(src)
     footage = Footage(fps=FPS)
     exe = ffmpeg_exe()
     parts = max(1, min(os.cpu_count() or 1, frames // 9000))
     bounds = np.linspace(0, frames, parts + 1).astype(int)
-    log(f"  making {os.path.basename(path)}: {frames:,} frames, {copies} copies of {COPY_S} s")
     t = time.perf_counter()
     names = [f"{path}.part{k}.mp4" for k in range(parts)]
     threads, errors = [], []
     for k in range(parts):
         cmd = [
-            exe,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-s",
-            f"{footage.width}x{footage.height}",
-            "-r",
-            str(FPS),
-            "-i",
-            "pipe:",
-            "-vf",
-            f"scale={width}:{height}:flags=bicubic,format=yuv420p",
-            "-c:v",
-            "libx264",
-            "-threads",
-            "1",
-            "-preset",
-            preset,
-            "-crf",
-            "23",
-            "-g",
-            "250",
-            "-f",
-            "mp4",
-            names[k],
-        ]
+            exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{footage.width}x{footage.height}",
+            "-r", str(FPS), "-i", "pipe:",
+            "-vf", f"scale={width}:{height}:flags=bicubic,format=yuv420p",
+            "-c:v", "libx264", "-threads", "1", "-preset", preset, "-crf", "23", "-g", "250",
+            "-f", "mp4", names[k],
+        ]  # fmt: skip
         th = threading.Thread(
             target=_encode_part, args=(cmd, footage, src[bounds[k] : bounds[k + 1]], errors)
         )
@@ -137,30 +105,27 @@ def make_video(
     with open(listing, "w") as fh:
         fh.writelines(f"file '{os.path.basename(n)}'\n" for n in names)
     subprocess.run(
-        [
-            exe,
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            listing,
-            "-c",
-            "copy",
-            "-f",
-            "mp4",
-            path + ".part",
-        ],
+        [exe, "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", listing,
+         "-c", "copy", "-f", "mp4", path + ".part"],
         check=True,
-    )
+    )  # fmt: skip
     for n in [*names, listing]:
         os.remove(n)
-    dt = time.perf_counter() - t
     os.replace(path + ".part", path)
+    return time.perf_counter() - t, f"libx264 {preset} crf 23, {parts} single-threaded parts joined"
+
+
+def make_video(
+    path: str, hours: float, width: int, height: int, preset: str, copies: int, log=print
+) -> dict:
+    """Render, plant copies, encode once; return the manifest (and write it as JSON)."""
+    frames = round(hours * 3600 * FPS)
+    length = COPY_S * FPS
+    rng = np.random.default_rng(2026)
+    plan = plan_copies(frames, copies, length, rng)
+    src = source_index(frames, plan, length)
+    log(f"  making {os.path.basename(path)}: {frames:,} frames, {copies} copies of {COPY_S} s")
+    dt, encoder = render(path, src, width, height, preset, log)
     meta = {
         "path": path,
         "hours": hours,
@@ -168,7 +133,7 @@ def make_video(
         "width": width,
         "height": height,
         "fps": FPS,
-        "encoder": f"libx264 {preset} crf 23, {parts} single-threaded parts joined",
+        "encoder": encoder,
         "copies": copies,
         "copy_frames": length,
         "plan": plan,
@@ -195,6 +160,24 @@ def ensure_video(folder, hours, width, height, preset, copies, log=print) -> dic
     return meta
 
 
+def loops_of(doc: dict) -> list:
+    """The loops of ``fastloop scan --format json`` output as library objects."""
+    from fastloop.loops import Loop, Occurrence
+
+    return [
+        Loop(
+            lp["length_frames"],
+            lp["length_s"],
+            lp["mean_distance"],
+            tuple(
+                Occurrence(o["start_frame"], o["start_s"], o["length_frames"], o["offset_frames"])
+                for o in lp["occurrences"]
+            ),
+        )
+        for lp in doc["loops"]
+    ]
+
+
 def check(meta: dict, doc: dict) -> dict:
     """Did every planted copy come back? A copy is found when one loop has an
     occurrence over most of its original and one over most of its copy."""
@@ -210,20 +193,11 @@ def check(meta: dict, doc: dict) -> dict:
     found = 0
     for s, d in meta["plan"]:
         for lp in loops:
-            starts = [o["start_frame"] for o in lp["occurrences"]]
-            n = lp["length_frames"]
-            if any(covers(a, n, s) for a in starts) and any(covers(a, n, d) for a in starts):
+            occ = [(o["start_frame"], o["length_frames"]) for o in lp["occurrences"]]
+            if any(covers(a, n, s) for a, n in occ) and any(covers(a, n, d) for a, n in occ):
                 found += 1
                 break
-    objs = [
-        types.SimpleNamespace(
-            occurrences=[
-                types.SimpleNamespace(start_frame=o["start_frame"]) for o in lp["occurrences"]
-            ],
-            length_frames=lp["length_frames"],
-        )
-        for lp in loops
-    ]
+    objs = loops_of(doc)
     truth = source_index(meta["frames"], [tuple(p) for p in meta["plan"]], length)
     return {"planted_found": found, "planted": len(meta["plan"]), "score": score(objs, truth)}
 

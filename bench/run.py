@@ -35,12 +35,11 @@ FAST = [
     "fastloop-ffmpeg",
     "numpy-pipe",
     "fastloop-scan",
-    "fastloop-scan-noverify",
     "fastloop-fingerprint",
 ]
 SLOW = ["blog-bytes", "blog-ahash"]
 #: Diagnostics (not in a target): fewer rounds on the 1080p clips.
-DIAG = ["numpy-pipe", "fastloop-scan-noverify", "fastloop-ffmpeg"]
+DIAG = ["numpy-pipe", "fastloop-ffmpeg"]
 #: On the veryfast clip (reported if time allows): the limit and the scan.
 VERYFAST_SET = ["limit-halves", "limit-threads", "fastloop-scan"]
 
@@ -75,7 +74,7 @@ def summarize(meta: dict, series: dict[str, Series]) -> dict:
     if limit:
         for n, s in series.items():
             rows[n]["vs_limit"] = series[limit].median / s.median if s.times else None
-    for n in ("fastloop-scan", "fastloop-scan-noverify"):
+    for n in ("fastloop-scan",):
         s = series.get(n)
         if not s or not s.runs:
             continue

@@ -25,6 +25,9 @@ _EMPTY = -1
 #: Time scales (multiples of the 0.2 s shift) at which a pair is judged specific: the
 #: next one is tried where footage moves too little at the one before (slow footage).
 _SCALES = (1, 2, 4)
+#: A frame covered by this many runs seeds no more: union-find joins the rest of its
+#: copies through them (two, so that one look-alike run cannot block a true one).
+_ENOUGH = 3
 #: A specific pair in a run may differ by at most this many times the run's mean gap.
 _EXCESS = 3
 
@@ -259,19 +262,24 @@ def _motion(desc, valid, shift, k, out):
 
 
 @nb.njit(inline="always")
-def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
-    """Compare frame x with its candidate partner y on the gray descriptor.
+def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0=-1, ladder=True):
+    """Compare frame x with its candidate partner y on the gray descriptor (``d0``:
+    their gap when the caller has it already; ``ladder``: check the frames nearer y,
+    which a walk skips in the steady middle of a run, see ``_walk``).
 
     Returns (d0, state): d0 the gap between them; state 2 when the pair is specific
     in time (y's neighbours ``shift`` frames away are at least ``ratio10 / 10`` times
     farther from x than y is, and by ``min_motion`` at least: x shows y's moment, not
     merely y's scene; in slow footage, neighbours 2 or 4 times farther away; and no
-    frame nearer y than that matches x better), 1 when it merely agrees, or is
-    specific but a frame beside y matches better (no evidence, no cut either) (d0 <=
+    frame nearer y than that matches x better), 3 when it agrees and would be specific
+    but a frame beside y matches better (no evidence of where the copy lies, no cut
+    either: slow footage under noise, or a run beside its diagonal), 1 when it merely
+    agrees (d0 <=
     ``agree``: compression noise, or a still view that both places share), 0 when it
     differs."""
     n = desc.shape[0]
-    d0 = _gap(desc, x, y, k, top)
+    if d0 < 0:
+        d0 = _gap(desc, x, y, k, top)
     # the nearest time scale at which y's moment moves: 0.2 s, else 0.4 s, else 0.8 s
     # (slow footage); a still view or a freeze moves at none and is never specific
     for scale in _SCALES:
@@ -291,7 +299,7 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
                 # partner than y does, and footage is closer there.
                 best = True
                 o = 1
-                while o < s and best:
+                while ladder and o < s and best:
                     for z in (y - o, y + o):
                         if 0 <= z < n and z != x and valid[z]:
                             if _gap(desc, x, z, k, top) + floor < d0:
@@ -299,6 +307,8 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion):
                     o *= 2
                 if best:
                     return d0, 2
+                if d0 <= agree:
+                    return d0, 3
             break
     if d0 <= agree:
         return d0, 1
@@ -320,11 +330,21 @@ def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
 
 
 @nb.njit(inline="always")
-def _jump(desc, valid, x, prev, k, top, size):
-    """Does the picture change by ``size`` or more from frame ``prev`` to frame x?"""
-    if prev < 0 or prev >= desc.shape[0] or not valid[prev]:
+def _jump(desc, valid, x, step, k, top, size):
+    """Is there a cut between frame x - step and frame x: a change of ``size`` or more
+    that is also 3 times the change one frame before (fast footage changes a lot
+    every frame; a cut changes much more than the frames before it did)?"""
+    n = desc.shape[0]
+    p = x - step
+    q = p - step
+    if p < 0 or p >= n or not valid[p]:
         return True
-    return _gap(desc, x, prev, k, top) >= size
+    g = _gap(desc, x, p, k, top)
+    if g < size:
+        return False
+    if q < 0 or q >= n or not valid[q]:
+        return True
+    return g >= 3 * _gap(desc, p, q, k, top)
 
 
 @nb.njit(inline="always")
@@ -365,6 +385,7 @@ def _walk(
     last_agree = 0  # last agreeing frame with no differing one since last_spec
     broken = False
     misses = 0
+    off = 0
     neutral = 0
     static = 0
     nspec = 0
@@ -377,11 +398,15 @@ def _walk(
         if x < 0 or y < 0 or x >= n or y >= n:
             break
         if valid[x] and valid[y]:
-            d0, state = _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion)
-            if state == 2 and _off_diagonal(desc, valid, x, y, d0, k, top, floor):
-                # a frame beside the partner matches better: no evidence of where the
-                # copy lies (slow footage under noise), but no cut either
-                state = 1 if d0 <= agree else 0
+            # in the steady middle of a run (its pairs at its own noise level) the
+            # frames nearer the partner need no checking: a run slips off its
+            # diagonal only where its gap rises, as at a cut
+            d0 = _gap(desc, x, y, k, top)
+            steady = nspec >= 2 * shift and 2 * d0 * (nspec + 1) <= 3 * (dsum + seed_d0)
+            d0, state = _judge(
+                desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0,
+                not steady,
+            )  # fmt: skip
             if state > 0 and d0 > floor and d0 * (nspec + 1) > _EXCESS * (dsum + seed_d0):
                 # far above the run's own noise: fast footage a few frames off, or
                 # another play past a cut, matches better than its neighbours do
@@ -389,8 +414,8 @@ def _walk(
             if (
                 state > 0
                 and 2 * d0 * (nspec + 1) > 3 * (dsum + seed_d0)
-                and _jump(desc, valid, x, x - step, k, top, 2 * min_motion)
-                and _jump(desc, valid, y, y - step, k, top, 2 * min_motion)
+                and _jump(desc, valid, x, step, k, top, 2 * min_motion)
+                and _jump(desc, valid, y, step, k, top, 2 * min_motion)
             ):
                 # both timelines cut at this frame (two plays of a loop cut at one
                 # place, trimmed differently): what follows is a new pair, a copy
@@ -406,6 +431,15 @@ def _walk(
                 nspec += 1
                 dsum += d0
                 continue
+            if state == 3:
+                # beside the diagonal: now and then under noise, for long on a run
+                # that is a frame or two off its copy
+                off += 1
+                if off > shift:
+                    break
+                state = 1
+            else:
+                off = 0
             if state == 1:
                 misses = 0
                 static += 1
@@ -466,9 +500,10 @@ def _propose(
     is a bucket table, and within a bucket (members in time order) each moving frame
     is paired with the ``links`` next members at least ``min_gap`` frames after it
     (a clip looped k times links each play to the next ones) and ``links`` more drawn
-    at random among the later ones (a copy far away in a bucket crowded by a still
-    view is hit by some of its many frames), so a bucket of 100,000 frames costs
-    100,000 * 2 * links checks, not 10^10. A pair seeds when its hashes are within
+    at random among the later ones while no run covers it yet (a copy far away in a
+    bucket crowded by a still view is hit by some of its many frames), so a bucket of
+    100,000 frames costs 100,000 * 2 * links checks, not 10^10, and a clip played k
+    times costs about k * links runs, not k^2. A pair seeds when its hashes are within
     ``seed_d`` bits, no run found before covers it, and it and the next pair are
     specific in time on the gray descriptor (see ``_judge``), the first by
     ``seed_ratio10``. A seed is walked both ways (see ``_walk``) into a run
@@ -486,6 +521,7 @@ def _propose(
     rdsum = np.empty(rcap, np.int64)
     rnext = np.empty(rcap, np.int64)
     nruns = 0
+    covered_by = np.zeros(n, np.int32)  # runs covering each frame, on either side
     tcap = 1024
     tkeys = np.full(tcap, _EMPTY, np.int64)
     thead = np.full(tcap, _EMPTY, np.int64)
@@ -523,8 +559,10 @@ def _propose(
                         qi += 1
                     else:
                         # members anywhere later: a copy far away in a crowded bucket
-                        # (a still shelf) is hit by a few of its many frames
-                        if qi >= hi:
+                        # (a still shelf) is hit by a few of its many frames. Only for
+                        # a frame no run covers yet: one partner joins it to all its
+                        # copies, and a clip played k times must not cost k^2 runs
+                        if qi >= hi or covered_by[p] > 0:
                             break
                         rnd = _mix(rnd)
                         m = order[qi + np.int64(rnd % np.uint64(hi - qi))]
@@ -542,6 +580,8 @@ def _propose(
                         r = rnext[r]
                     if covered:
                         continue
+                    if covered_by[p] >= _ENOUGH and covered_by[m] >= _ENOUGH:
+                        continue  # both already tied to other places: nothing new
                     if _dist(hashes, p, m) > seed_d:
                         continue
                     # a seed must be strong evidence: its partner's neighbours
@@ -581,6 +621,9 @@ def _propose(
                         rnext = np.concatenate((rnext, np.empty(rcap - nruns, np.int64)))
                     ra[nruns] = p - reach[1]
                     rb[nruns] = p + reach[0] + 1
+                    for x in range(ra[nruns], rb[nruns]):
+                        covered_by[x] += 1
+                        covered_by[x + delta] += 1
                     rd[nruns] = delta
                     rspec[nruns] = nspec
                     rdsum[nruns] = total
@@ -668,16 +711,18 @@ def _diagonal_votes(desc, valid, ra, rb, rd, k):
     top = np.zeros(k, np.int64)
     votes = np.zeros(ra.shape[0], np.int64)
     for r in range(ra.shape[0]):
-        for x in range(ra[r], rb[r]):
+        # a long run is sampled (about 64 frames, weighted): the vote is a majority
+        stride = max(1, (rb[r] - ra[r]) // 64)
+        for x in range(ra[r], rb[r], stride):
             y = x + rd[r]
             if y - 1 < 0 or y + 1 >= n or not valid[x] or not valid[y]:
                 continue
             d0 = _gap(desc, x, y, k, top)
             side = min(_gap(desc, x, y - 1, k, top), _gap(desc, x, y + 1, k, top))
             if d0 < side:
-                votes[r] += 1
+                votes[r] += stride
             elif side < d0:
-                votes[r] -= 1
+                votes[r] -= stride
     return votes
 
 
