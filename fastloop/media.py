@@ -13,7 +13,9 @@ from pathlib import Path
 
 from .errors import DecodeError, InputError
 
-_IMAGE_FORMATS = re.compile(r"(_pipe|^image2|^gif|^apng)$")
+_IMAGE_FORMATS = re.compile(r"(_pipe|^image2)$")
+#: Image containers that hold animations: videos when they hold more than one frame.
+_ANIMATIONS = ("gif", "apng")
 
 
 def find_ffmpeg() -> str:
@@ -158,9 +160,18 @@ def parse_probe(path: str, stderr: str) -> VideoInfo:
     ]
     if not videos:
         raise InputError(f"{display_path(path)}: no video stream")
-    if fmt and _IMAGE_FORMATS.search(fmt.split(",")[0]):
-        raise InputError(f"{display_path(path)}: is an image ({fmt}), not a video")
     desc = videos[0]
+    head = fmt.split(",")[0] if fmt else ""
+    if head in _ANIMATIONS:
+        # an animated GIF or APNG is a video (the canonical looped clip); one frame is not
+        fps = _parse_rate(desc)
+        d = _DURATION.search(stderr)
+        if d and fps > 0:
+            hh, mm, ss, _ = d.groups()
+            if int(hh) * 3600 + int(mm) * 60 + float(ss) < 1.5 / fps:
+                raise InputError(f"{display_path(path)}: is a still image ({head}), not a video")
+    elif head and _IMAGE_FORMATS.search(head):
+        raise InputError(f"{display_path(path)}: is an image ({fmt}), not a video")
     codec = desc.split(" ", 1)[0].rstrip(",")
     if codec in ("", "none"):
         raise InputError(

@@ -1,6 +1,7 @@
 """Finding ffmpeg, probing, and the decode pipe, on videos the fixtures make."""
 
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -192,3 +193,34 @@ def test_fingerprint_save_load_roundtrip(looped_clip, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(InputError, match="not a fastloop fingerprint"):
         fastloop.Fingerprint.load(tmp_path / "junk.npz")
+
+
+def test_animated_gif_is_a_video_and_its_loop_is_found(tmp_path):
+    # an animated GIF is the canonical looped clip: a 3 s clip played 4 times
+    from fastloop.synth import Play, make_video, score
+
+    mp4, gif = tmp_path / "clip.mp4", tmp_path / "clip.gif"
+    truth = make_video(mp4, [Play(0, 75)] * 4, size=(160, 90), fps=25, seed=5)
+    palette = "split[a][b];[a]palettegen[p];[b][p]paletteuse"
+    subprocess.run(
+        [find_ffmpeg(), "-v", "error", "-y", "-i", str(mp4), "-vf", palette, str(gif)],
+        check=True,
+    )
+    result = fastloop.scan(gif)
+    assert len(result.fingerprint) == len(truth)
+    assert [len(lp.occurrences) for lp in result.loops] == [4]
+    s = score(result.loops, truth)
+    assert s["recall"] >= 0.99 and s["precision"] >= 0.995, s
+    # the GIF's own frame delays give the times: the second play starts at 3 s
+    assert result.loops[0].occurrences[1].start_s == pytest.approx(75 / 25)
+
+
+def test_a_one_frame_gif_is_a_still_image(tmp_path):
+    gif = tmp_path / "still.gif"
+    subprocess.run(
+        [find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x36:r=10",
+         "-frames:v", "1", str(gif)],
+        check=True,
+    )  # fmt: skip
+    with pytest.raises(InputError, match=r"is a still image \(gif\)"):
+        fastloop.scan(gif)
