@@ -496,12 +496,13 @@ def _propose(
 ):
     """Diagonal runs of copied frames, without all-pairs work.
 
-    Seeds come from exact keys: every column of ``keys`` (uint64[n, K]; 0 = no key)
-    is a bucket table, and within a bucket (members in time order) each moving frame
-    is paired with the ``links`` next members at least ``min_gap`` frames after it
-    (a clip looped k times links each play to the next ones) and ``links`` more drawn
-    at random among the later ones while no run covers it yet (a copy far away in a
-    bucket crowded by a still view is hit by some of its many frames), so a bucket of
+    Seeds come from exact keys: every word of ``hashes`` and every column of ``keys``
+    (uint64[n, K]; 0 = no key) is a bucket table, and within a bucket (members in time
+    order) each moving frame is paired with the ``links`` next members at least
+    ``min_gap`` frames after it (a clip looped k times links each play to the next
+    ones) and ``links`` more drawn at random among the later ones while no run covers
+    it yet (a copy far away in a bucket crowded by a still view is hit by some of its
+    many frames), so a bucket of
     100,000 frames costs 100,000 * 2 * links checks, not 10^10, and a clip played k
     times costs about k * links runs, not k^2. A pair seeds when its hashes are within
     ``seed_d`` bits, no run found before covers it, and it and the next pair are
@@ -511,7 +512,9 @@ def _propose(
 
     Returns arrays (a, b, delta, specific frames, d0 sum over them).
     """
-    n, nkeys = keys.shape
+    n = keys.shape[0]
+    nwords = hashes.shape[1]
+    nkeys = nwords + keys.shape[1]  # the hash's words are keys too
     top = np.zeros(k, np.int64)
     rcap = 1024
     ra = np.empty(rcap, np.int64)
@@ -529,13 +532,13 @@ def _propose(
     col = np.empty((n, 1), np.uint64)
     for w in range(nkeys):
         for i in range(n):
-            col[i, 0] = keys[i, w]
+            col[i, 0] = hashes[i, w] if w < nwords else keys[i, w - nwords]
         ids, ngroups = _group_ids(col, 2 * n)
         start, order = _buckets_csr(ids, ngroups)
         for g in range(ngroups):
             lo = start[g]
             hi = start[g + 1]
-            if hi - lo < 2 or keys[order[lo], w] == 0:
+            if hi - lo < 2 or col[order[lo], 0] == 0:
                 continue
             q = lo
             for pi in range(lo, hi):

@@ -171,9 +171,8 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     judge = Judge.for_fingerprint(fp, p.flat_contrast)
     min_len = frames_for(p.min_length_s, fps)
     piece = max(3, round(PIECE_S * fps)) if fps > 0 else 3
-    keys = np.concatenate([np.ascontiguousarray(fp.hashes), judge.motion_keys()], axis=1)
     a, b, d, spec, dsum = _propose(
-        keys,
+        judge.motion_keys(),
         np.ascontiguousarray(fp.hashes),
         judge.desc,
         judge.valid,
