@@ -197,18 +197,11 @@ def fastloop_ranges(path: str) -> list[dict]:
 
 def _scan_summary(res: dict, clip: dict) -> dict:
     doc = res["json"]
-    found = [
-        {
-            "starts": [o["start_frame"] for o in lp["occurrences"]],
-            "frames": lp["length_frames"],
-        }
-        for lp in doc.get("loops", [])
-    ]
     return {
         "wall_s": res["wall_s"],
         "frames_seen": doc.get("frames"),
         "timing": doc.get("timing", {}),
-        "loops": found,
+        "loops": doc.get("loops", []),
     }
 
 

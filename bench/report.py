@@ -236,7 +236,8 @@ def markdown(res: dict) -> str:
         scan = _c(res, clip, "fastloop-scan")
         if scan and "score" in scan:
             found = "; ".join(
-                f"{lp['frames']} frames at {', '.join(map(str, lp['starts']))}"
+                f"{lp['length_frames']} frames at "
+                f"{', '.join(str(o['start_frame']) for o in lp['occurrences'])}"
                 for lp in scan["loops_found"]
             )
             s = scan["score"]

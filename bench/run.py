@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 
 import numpy as np
 
@@ -57,14 +56,9 @@ def score_scan(meta: dict, loops: list[dict]) -> dict:
     """Frame recall/precision of fastloop's loops against the clip's planted copies."""
     from fastloop.synth import score
 
-    objs = [
-        types.SimpleNamespace(
-            occurrences=[types.SimpleNamespace(start_frame=s) for s in lp["starts"]],
-            length_frames=lp["frames"],
-        )
-        for lp in loops
-    ]
-    return score(objs, clips.truth([tuple(p) for p in meta["plan"]]))
+    from .day24 import loops_of
+
+    return score(loops_of({"loops": loops}), clips.truth([tuple(p) for p in meta["plan"]]))
 
 
 def summarize(meta: dict, series: dict[str, Series]) -> dict:

@@ -330,27 +330,10 @@ def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
 
 
 @nb.njit(inline="always")
-def _jump(desc, valid, x, step, k, top, size):
-    """Is there a cut between frame x - step and frame x: a change of ``size`` or more
-    that is also 3 times the change one frame before (fast footage changes a lot
-    every frame; a cut changes much more than the frames before it did)?"""
-    n = desc.shape[0]
-    p = x - step
-    q = p - step
-    if p < 0 or p >= n or not valid[p]:
-        return True
-    g = _gap(desc, x, p, k, top)
-    if g < size:
-        return False
-    if q < 0 or q >= n or not valid[q]:
-        return True
-    return g >= 3 * _gap(desc, p, q, k, top)
-
-
-@nb.njit(inline="always")
 def _walk(
     desc,
     valid,
+    cuts,
     i,
     j,
     step,
@@ -386,6 +369,8 @@ def _walk(
     broken = False
     misses = 0
     off = 0
+    cut_at = 0  # the step at which both sides last cut (0: none)
+    spec_since_cut = shift  # specific frames since then
     neutral = 0
     static = 0
     nspec = 0
@@ -402,7 +387,16 @@ def _walk(
             # frames nearer the partner need no checking: a run slips off its
             # diagonal only where its gap rises, as at a cut
             d0 = _gap(desc, x, y, k, top)
-            steady = nspec >= 2 * shift and 2 * d0 * (nspec + 1) <= 3 * (dsum + seed_d0)
+            # a cut on both sides between the last frame and this one?
+            both_cut = (cuts[x] and cuts[y]) if step > 0 else (cuts[x + 1] and cuts[y + 1])
+            if both_cut:
+                cut_at = kk
+                spec_since_cut = 0
+            steady = (
+                nspec >= 2 * shift
+                and spec_since_cut >= shift
+                and 2 * d0 * (nspec + 1) <= 3 * (dsum + seed_d0)
+            )
             d0, state = _judge(
                 desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0,
                 not steady,
@@ -411,12 +405,7 @@ def _walk(
                 # far above the run's own noise: fast footage a few frames off, or
                 # another play past a cut, matches better than its neighbours do
                 state = 0
-            if (
-                state > 0
-                and 2 * d0 * (nspec + 1) > 3 * (dsum + seed_d0)
-                and _jump(desc, valid, x, step, k, top, 2 * min_motion)
-                and _jump(desc, valid, y, step, k, top, 2 * min_motion)
-            ):
+            if state > 0 and both_cut and 2 * d0 * (nspec + 1) > 3 * (dsum + seed_d0):
                 # both timelines cut at this frame (two plays of a loop cut at one
                 # place, trimmed differently): what follows is a new pair, a copy
                 # only at the run's own noise (a copied scene cut stays at it)
@@ -425,6 +414,7 @@ def _walk(
                 misses = 0
                 neutral = 0
                 static = 0
+                spec_since_cut += 1
                 last_spec = kk
                 last_agree = kk
                 broken = False
@@ -470,6 +460,10 @@ def _walk(
     # at once: where nothing visible ends the copy, a still view says nothing
     if cut and last_agree == kk - misses and last_agree - last_spec <= shift:
         end = last_agree
+    if cut_at > 0 and spec_since_cut < shift:
+        # past the last cut on both sides the new pairing did not prove itself over
+        # 0.2 s of specific frames (footage a frame apart looks alike at a cut)
+        end = min(end, cut_at - 1)
     return end, nspec, dsum
 
 
@@ -480,6 +474,7 @@ def _propose(
     desc,
     valid,
     motion,
+    cuts,
     min_gap,
     seed_d,
     links,
@@ -595,6 +590,10 @@ def _propose(
                     )
                     if state != 2 or d0 > agree or not (valid[p + 1] and valid[m + 1]):
                         continue
+                    if cuts[p + 1] and cuts[m + 1]:
+                        # the next pair, which confirms a seed, lies past a cut on
+                        # both sides: it belongs to another pairing
+                        continue
                     if _off_diagonal(desc, valid, p, m, d0, k, top, 0):
                         continue
                     _d1, state1 = _judge(
@@ -608,7 +607,7 @@ def _propose(
                     total = d0
                     for side in range(2):
                         e, sp, sm = _walk(
-                            desc, valid, p, m, 1 - 2 * side, d0, shift, k, top, agree,
+                            desc, valid, cuts, p, m, 1 - 2 * side, d0, shift, k, top, agree,
                             ratio10, floor, min_motion, max_miss, max_static, max_neutral,
                         )  # fmt: skip
                         reach[side] = e
@@ -652,6 +651,26 @@ def _propose(
                         tkeys = nk
                         thead = nh
     return ra[:nruns], rb[:nruns], rd[:nruns], rspec[:nruns], rdsum[:nruns]
+
+
+@nb.njit(**_JIT)
+def _cuts(desc, valid, k, size, out):
+    """``out[x]``: is there a cut between frames x - 1 and x? A change of ``size`` or
+    more that is also 3 times the change one frame before (fast footage changes a lot
+    every frame; a cut changes much more than the frames before it did). A change
+    between a flat frame and a picture is a cut too."""
+    n = desc.shape[0]
+    top = np.zeros(k, np.int64)
+    out[0] = False
+    before = -1
+    for x in range(1, n):
+        if not (valid[x] and valid[x - 1]):
+            out[x] = valid[x] != valid[x - 1]
+            before = -1
+            continue
+        g = _gap(desc, x, x - 1, k, top)
+        out[x] = g >= size and (before < 0 or g >= 3 * before)
+        before = g
 
 
 @nb.njit(**_JIT)

@@ -177,6 +177,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
         judge.desc,
         judge.valid,
         judge.motion,
+        judge.cuts(),
         min(min_len, max(2, n // 2)),
         p.resolved_distance(fp.hash_size),
         p.links,

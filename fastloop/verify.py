@@ -103,6 +103,16 @@ class Judge:
             _motion(self.desc, self.valid, self.shift, self.k, self._motion)
         return self._motion
 
+    def cuts(self) -> np.ndarray:
+        """Per frame, is there a cut between it and the frame before (see
+        ``kernels._cuts``)?"""
+        from .kernels import _cuts
+
+        out = np.zeros(len(self.valid), np.bool_)
+        if len(out):
+            _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), out)
+        return out
+
     def motion_keys(self) -> np.ndarray:
         """uint64[n, 8] keys of where each frame moves (see ``kernels._motion_keys``):
         since ``shift`` frames before, and since ``reach`` frames before (a hand that
