@@ -203,40 +203,48 @@ def _buckets_csr(ids, ngroups):
 
 
 @nb.njit(inline="always")
-def _diag_lookup(tkeys, thead, delta):
-    mask = tkeys.shape[0] - 1
-    s = np.int64(_mix(np.uint64(delta)) & np.uint64(mask))
-    while True:
-        k = tkeys[s]
-        if k == delta:
-            return s, thead[s]
-        if k == _EMPTY:
-            return s, _EMPTY
-        s = (s + 1) & mask
+def _gap(desc, x, y, k, top):
+    """Sum of the ``k`` largest absolute differences between the gray descriptors of
+    frames x and y (``top``: uint8 scratch space as long as a descriptor, see
+    ``_scratch``): where a look-alike or a moving hand differs, however small that
+    region is, and not the mean, which a still background dilutes.
+
+    Written for the vector unit, not as a running top-k (which branches on every
+    cell, 3x slower): the k-th largest difference ``t`` is found by bisection on
+    counts of cells at or above a level, and the sum is ``k * t`` plus what the cells
+    above ``t`` exceed it by."""
+    c = desc.shape[1]
+    for i in range(c):
+        a = desc[x, i]
+        b = desc[y, i]
+        top[i] = max(a, b) - min(a, b)
+    hi = np.uint8(0)
+    for i in range(c):
+        hi = max(hi, top[i])
+    lo = np.int32(0)  # at least k cells are >= lo
+    up = np.int32(hi) + 1  # fewer than k cells are >= up
+    while up - lo > 1:
+        mid = (lo + up) >> 1
+        level = np.uint8(mid)
+        count = np.int32(0)
+        for i in range(c):
+            count += np.int32(top[i] >= level)
+        if count >= k:
+            lo = mid
+        else:
+            up = mid
+    t = np.uint8(lo)
+    over = np.int32(0)
+    for i in range(c):
+        v = top[i]
+        over += np.int32(v - t) if v > t else np.int32(0)
+    return np.int64(over) + np.int64(k) * np.int64(lo)
 
 
 @nb.njit(inline="always")
-def _gap(desc, x, y, k, top):
-    """Sum of the ``k`` largest absolute differences between the gray descriptors of
-    frames x and y (``top`` is scratch space of length k): where a look-alike or a
-    moving hand differs, however small that region is, and not the mean, which a
-    still background dilutes."""
-    for t in range(k):
-        top[t] = 0
-    for c in range(desc.shape[1]):
-        v = np.int64(desc[x, c]) - np.int64(desc[y, c])
-        if v < 0:
-            v = -v
-        if v > top[k - 1]:
-            t = k - 1
-            while t > 0 and top[t - 1] < v:
-                top[t] = top[t - 1]
-                t -= 1
-            top[t] = v
-    s = 0
-    for t in range(k):
-        s += top[t]
-    return s
+def _scratch(desc):
+    """The scratch space ``_gap`` needs."""
+    return np.zeros(desc.shape[1], np.uint8)
 
 
 @nb.njit(**_JIT)
@@ -245,7 +253,7 @@ def _motion(desc, valid, shift, k, out):
     (the smaller of the two gaps), at the scale among 1, 2 and 4 times ``shift`` where
     that is largest; -1 where x is flat or has no valid neighbour."""
     n = desc.shape[0]
-    top = np.zeros(k, np.int64)
+    top = _scratch(desc)
     for x in range(n):
         best = -1
         if valid[x]:
@@ -510,35 +518,55 @@ def _propose(
     n = keys.shape[0]
     nwords = hashes.shape[1]
     nkeys = nwords + keys.shape[1]  # the hash's words are keys too
-    top = np.zeros(k, np.int64)
+    top = _scratch(desc)
     rcap = 1024
     ra = np.empty(rcap, np.int64)
     rb = np.empty(rcap, np.int64)
     rd = np.empty(rcap, np.int64)
     rspec = np.empty(rcap, np.int64)
     rdsum = np.empty(rcap, np.int64)
-    rnext = np.empty(rcap, np.int64)
     nruns = 0
     covered_by = np.zeros(n, np.int32)  # runs covering each frame, on either side
-    tcap = 1024
-    tkeys = np.full(tcap, _EMPTY, np.int64)
-    thead = np.full(tcap, _EMPTY, np.int64)
-    tused = 0
+    # the first _ENOUGH of them: the whole list wherever a seed is still tried
+    cover = np.full((n, _ENOUGH), -1, np.int32)
+    # the same facts as bits, small enough to stay in cache: the inner loop below
+    # runs some 70 times per frame of a looped video and mostly stops at them
+    tied = np.zeros((n + 63) // 64, np.uint64)  # covered_by >= _ENOUGH
+    gone = np.zeros((n + 63) // 64, np.uint64)  # not valid
+    able = np.zeros((n + 63) // 64, np.uint64)  # valid and moving: may seed
+    for x in range(n):
+        if not valid[x]:
+            gone[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+        elif motion[x] >= min_motion:
+            able[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
     col = np.empty((n, 1), np.uint64)
     for w in range(nkeys):
         for i in range(n):
             col[i, 0] = hashes[i, w] if w < nwords else keys[i, w - nwords]
-        ids, ngroups = _group_ids(col, 2 * n)
+        # the table grows as needed: a looped video has few distinct keys, and a
+        # small table stays in cache
+        ids, ngroups = _group_ids(col, 4096)
         start, order = _buckets_csr(ids, ngroups)
         for g in range(ngroups):
             lo = start[g]
             hi = start[g + 1]
             if hi - lo < 2 or col[order[lo], 0] == 0:
                 continue
+            # a bucket whose members are all tied to enough places already (or not
+            # valid) has no pair left to try: most buckets of a looped video, once
+            # the first keys have seeded its plays
+            open_ = False
+            for pi in range(lo, hi):
+                p = order[pi]
+                if not ((tied[p >> 6] | gone[p >> 6]) >> np.uint64(p & 63)) & np.uint64(1):
+                    open_ = True
+                    break
+            if not open_:
+                continue
             q = lo
             for pi in range(lo, hi):
                 p = order[pi]
-                if not valid[p] or motion[p] < min_motion:
+                if not (able[p >> 6] >> np.uint64(p & 63)) & np.uint64(1):
                     continue
                 if q <= pi:
                     q = pi + 1
@@ -564,23 +592,26 @@ def _propose(
                             break
                         rnd = _mix(rnd)
                         m = order[qi + np.int64(rnd % np.uint64(hi - qi))]
-                    if not valid[m] or m + 1 >= n:
-                        taken += 1
-                        continue
                     taken += 1
-                    delta = m - p
-                    slot, r = _diag_lookup(tkeys, thead, delta)
-                    covered = False
-                    while r != _EMPTY:
-                        if ra[r] <= p and p < rb[r]:
-                            covered = True
-                            break
-                        r = rnext[r]
-                    if covered:
+                    if (gone[m >> 6] >> np.uint64(m & 63)) & np.uint64(1) or m + 1 >= n:
                         continue
-                    if covered_by[p] >= _ENOUGH and covered_by[m] >= _ENOUGH:
+                    if (tied[p >> 6] >> np.uint64(p & 63)) & np.uint64(1) and (
+                        tied[m >> 6] >> np.uint64(m & 63)
+                    ) & np.uint64(1):
                         continue  # both already tied to other places: nothing new
                     if _dist(hashes, p, m) > seed_d:
+                        continue
+                    delta = m - p
+                    # a run on this diagonal through p already? It is among the
+                    # runs of whichever of p and m has fewer than _ENOUGH
+                    x = p if covered_by[p] < _ENOUGH else m
+                    covered = False
+                    for c in range(covered_by[x]):
+                        r = cover[x, c]
+                        if rd[r] == delta and ra[r] <= p and p < rb[r]:
+                            covered = True
+                            break
+                    if covered:
                         continue
                     # a seed must be strong evidence: its partner's neighbours
                     # ``seed_ratio10 / 10`` times farther (a copy has many such
@@ -620,36 +651,19 @@ def _propose(
                         rd = np.concatenate((rd, np.empty(rcap - nruns, np.int64)))
                         rspec = np.concatenate((rspec, np.empty(rcap - nruns, np.int64)))
                         rdsum = np.concatenate((rdsum, np.empty(rcap - nruns, np.int64)))
-                        rnext = np.concatenate((rnext, np.empty(rcap - nruns, np.int64)))
                     ra[nruns] = p - reach[1]
                     rb[nruns] = p + reach[0] + 1
                     for x in range(ra[nruns], rb[nruns]):
-                        covered_by[x] += 1
-                        covered_by[x + delta] += 1
+                        for y in (x, x + delta):
+                            if covered_by[y] < _ENOUGH:
+                                cover[y, covered_by[y]] = nruns
+                            covered_by[y] += 1
+                            if covered_by[y] == _ENOUGH:
+                                tied[y >> 6] |= np.uint64(1) << np.uint64(y & 63)
                     rd[nruns] = delta
                     rspec[nruns] = nspec
                     rdsum[nruns] = total
-                    if tkeys[slot] == _EMPTY:
-                        tkeys[slot] = delta
-                        tused += 1
-                        rnext[nruns] = _EMPTY
-                    else:
-                        rnext[nruns] = thead[slot]
-                    thead[slot] = nruns
                     nruns += 1
-                    if 2 * tused > tcap:
-                        tcap *= 2
-                        nk = np.full(tcap, _EMPTY, np.int64)
-                        nh = np.full(tcap, _EMPTY, np.int64)
-                        for s in range(tkeys.shape[0]):
-                            if tkeys[s] != _EMPTY:
-                                t = np.int64(_mix(np.uint64(tkeys[s])) & np.uint64(tcap - 1))
-                                while nk[t] != _EMPTY:
-                                    t = (t + 1) & (tcap - 1)
-                                nk[t] = tkeys[s]
-                                nh[t] = thead[s]
-                        tkeys = nk
-                        thead = nh
     return ra[:nruns], rb[:nruns], rd[:nruns], rspec[:nruns], rdsum[:nruns]
 
 
@@ -660,7 +674,7 @@ def _cuts(desc, valid, k, size, out):
     every frame; a cut changes much more than the frames before it did). A change
     between a flat frame and a picture is a cut too."""
     n = desc.shape[0]
-    top = np.zeros(k, np.int64)
+    top = _scratch(desc)
     out[0] = False
     before = -1
     for x in range(1, n):
@@ -730,7 +744,7 @@ def _diagonal_votes(desc, valid, ra, rb, rd, k):
     copy's own diagonal wins, a run one frame off (slow footage matches its copy's
     neighbour too) loses. A vote per frame, so a few frames cannot decide it."""
     n = desc.shape[0]
-    top = np.zeros(k, np.int64)
+    top = _scratch(desc)
     votes = np.zeros(ra.shape[0], np.int64)
     for r in range(ra.shape[0]):
         # a long run is sampled (about 64 frames, weighted): the vote is a majority
@@ -755,7 +769,7 @@ def _bridge(desc, valid, ra, rb, rd, noise, k, agree):
     the copy arrives as two runs). Runs must be sorted by (delta, a); ``noise[r]`` is
     run r's mean gap over its specific frames. Returns the merged (a, b, delta)."""
     m = ra.shape[0]
-    top = np.zeros(k, np.int64)
+    top = _scratch(desc)
     oa = np.empty(m, np.int64)
     ob = np.empty(m, np.int64)
     od = np.empty(m, np.int64)
@@ -794,7 +808,7 @@ def _bridge(desc, valid, ra, rb, rd, noise, k, agree):
 @nb.njit(**_JIT)
 def _run_gaps(desc, ra, rb, rd, k, out):
     """The gap of every pair of every run, runs one after another, into ``out``."""
-    top = np.zeros(k, np.int64)
+    top = _scratch(desc)
     i = 0
     for r in range(ra.shape[0]):
         for x in range(ra[r], rb[r]):

@@ -165,9 +165,13 @@ def test_gap_and_motion_match_reference():
     desc = _random_desc()
     valid = np.ones(len(desc), bool)
     valid[[5, 40]] = False
-    top = np.zeros(6, np.int64)
-    for x, y in [(0, 1), (3, 90), (50, 50), (10, 119)]:
-        assert kernels._gap(desc, x, y, 6, top) == ref.gap(desc, x, y, 6)
+    top = np.zeros(desc.shape[1], np.uint8)
+    # ties at the k-th level (coarse steps), the whole row (k = cells), one cell
+    coarse = (desc // 16 * 16).astype(np.uint8)
+    for d in (desc, coarse):
+        for k in (1, 6, d.shape[1]):
+            for x, y in [(0, 1), (3, 90), (50, 50), (10, 119), (7, 8)]:
+                assert kernels._gap(d, x, y, k, top) == ref.gap(d, x, y, k)
     out = np.empty(len(desc), np.int64)
     kernels._motion(desc, valid, 6, 6, out)
     np.testing.assert_array_equal(out, ref.motion(desc, valid, 6, 6))
