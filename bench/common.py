@@ -176,6 +176,38 @@ def run_parallel(commands: Sequence[Sequence[str]]) -> None:
         raise RuntimeError("\n".join(errors))
 
 
+def run_piped(commands: Sequence[Sequence[str]]) -> None:
+    """Start all commands at once, each writing into a pipe that a thread here reads
+    and discards (as fastloop reads its frames, without the hashing), and wait."""
+    import tempfile
+    import threading
+
+    logs = [tempfile.TemporaryFile() for _ in commands]  # a full stderr pipe would hang
+    procs = [
+        subprocess.Popen(list(c), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        for c, log in zip(commands, logs, strict=True)
+    ]
+
+    def drain(p: subprocess.Popen) -> None:
+        while p.stdout.read(1 << 20):
+            pass
+
+    readers = [threading.Thread(target=drain, args=(p,), daemon=True) for p in procs]
+    for t in readers:
+        t.start()
+    errors = []
+    for c, p, t, log in zip(commands, procs, readers, logs, strict=True):
+        t.join()
+        p.wait()
+        log.seek(0)
+        err = log.read()
+        log.close()
+        if p.returncode != 0:
+            errors.append(f"{' '.join(c[:6])} ...: {err.decode('utf-8', 'replace')[-500:]}")
+    if errors:
+        raise RuntimeError("\n".join(errors))
+
+
 def _status_kb(pid: int, key: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as fh:

@@ -477,7 +477,7 @@ def _walk(
 
 @nb.njit(**_JIT)
 def _propose(
-    keys,
+    cells,
     hashes,
     desc,
     valid,
@@ -499,8 +499,9 @@ def _propose(
 ):
     """Diagonal runs of copied frames, without all-pairs work.
 
-    Seeds come from exact keys: every word of ``hashes`` and every column of ``keys``
-    (uint64[n, K]; 0 = no key) is a bucket table, and within a bucket (members in time
+    Seeds come from exact keys: every word of ``hashes`` and every key of ``cells``
+    (uint16[n, 3 * spans] from ``_motion_cells``, four keys a span, see
+    ``_motion_key``; 0 = no key) is a bucket table, and within a bucket (members in time
     order) each moving frame is paired with the ``links`` next members at least
     ``min_gap`` frames after it (a clip looped k times links each play to the next
     ones) and ``links`` more drawn at random among the later ones while no run covers
@@ -515,9 +516,10 @@ def _propose(
 
     Returns arrays (a, b, delta, specific frames, d0 sum over them).
     """
-    n = keys.shape[0]
+    n = cells.shape[0]
     nwords = hashes.shape[1]
-    nkeys = nwords + keys.shape[1]  # the hash's words are keys too
+    nkeys = nwords + 4 * (cells.shape[1] // 3)  # the hash's words are keys too
+    base = 2 * desc.shape[1] + 1
     top = _scratch(desc)
     rcap = 1024
     ra = np.empty(rcap, np.int64)
@@ -541,8 +543,13 @@ def _propose(
             able[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
     col = np.empty((n, 1), np.uint64)
     for w in range(nkeys):
-        for i in range(n):
-            col[i, 0] = hashes[i, w] if w < nwords else keys[i, w - nwords]
+        if w < nwords:
+            for i in range(n):
+                col[i, 0] = hashes[i, w]
+        else:
+            span = 3 * ((w - nwords) // 4)
+            for i in range(n):
+                col[i, 0] = _motion_key(cells[:, span : span + 3], i, (w - nwords) % 4, base)
         # the table grows as needed: a looped video has few distinct keys, and a
         # small table stays in cache
         ids, ngroups = _group_ids(col, 4096)
@@ -687,19 +694,23 @@ def _cuts(desc, valid, k, size, out):
         before = g
 
 
+_NO_CELL = np.uint16(0xFFFF)
+
+
 @nb.njit(**_JIT)
-def _motion_keys(desc, valid, shift, threshold, out):
-    """Keys of where a frame moves: for frame x, the cells whose gray level changed
-    most since frame x - ``shift`` (at least ``threshold`` levels), with the sign of
-    the change. A hand moving in front of a still shelf changes a few cells by tens
-    of levels; its copy changes the same cells the same way, while the shelf's other
-    moments change other cells or none. ``out[x]`` (uint64[n, 4]) receives the three
-    strongest cells as a set and each pair of them (so that two cells swapping rank
-    under noise keep most keys); 0 = no key (fewer than three cells moved)."""
+def _motion_cells(desc, valid, shift, threshold, out):
+    """Where a frame moves: for frame x, the three cells whose gray level changed
+    most since frame x - ``shift`` (at least ``threshold`` levels), each coded as
+    ``2 * cell + (1 if it got brighter)``. A hand moving in front of a still shelf
+    changes a few cells by tens of levels; its copy changes the same cells the same
+    way, while the shelf's other moments change other cells or none. ``out[x]``
+    (uint16[n, 3]) receives the three codes in increasing order, or ``_NO_CELL``
+    three times where fewer than three cells moved. 6 bytes a frame: the keys made of
+    them (``_motion_key``) are derived when a bucket table needs them."""
     n, cells = desc.shape
     for x in range(n):
-        for c in range(4):
-            out[x, c] = 0
+        for c in range(3):
+            out[x, c] = _NO_CELL
         if x < shift or not valid[x] or not valid[x - shift]:
             continue
         b0 = -1
@@ -725,16 +736,44 @@ def _motion_keys(desc, valid, shift, threshold, out):
                 b2, v2 = code, a
         if b2 < 0:
             continue
-        # sort the three codes so that a key does not depend on their rank
+        # sorted, so that a key does not depend on their rank
         lo = min(b0, min(b1, b2))
         hi = max(b0, max(b1, b2))
-        mid = b0 + b1 + b2 - lo - hi
-        base = np.uint64(cells * 2 + 1)
-        one = np.uint64(1)
-        out[x, 0] = ((np.uint64(lo) * base + np.uint64(mid)) * base + np.uint64(hi)) + one
-        out[x, 1] = ((np.uint64(1) * base + np.uint64(lo)) * base + np.uint64(mid)) << 20
-        out[x, 2] = ((np.uint64(2) * base + np.uint64(lo)) * base + np.uint64(hi)) << 20
-        out[x, 3] = ((np.uint64(3) * base + np.uint64(mid)) * base + np.uint64(hi)) << 20
+        out[x, 0] = lo
+        out[x, 1] = b0 + b1 + b2 - lo - hi
+        out[x, 2] = hi
+
+
+@nb.njit(inline="always")
+def _motion_key(cells, x, which, base):
+    """Key ``which`` (0-3) of frame x from ``_motion_cells`` output: 0 is the set of
+    its three cells, 1-3 each pair of them (so that two cells swapping rank under
+    noise keep most keys); ``base`` is 2 * cells + 1. 0 = no key."""
+    lo = cells[x, 0]
+    if lo == _NO_CELL:
+        return np.uint64(0)
+    a = np.uint64(lo)
+    m = np.uint64(cells[x, 1])
+    h = np.uint64(cells[x, 2])
+    b = np.uint64(base)
+    if which == 0:
+        return ((a * b + m) * b + h) + np.uint64(1)
+    if which == 1:
+        return ((np.uint64(1) * b + a) * b + m) << np.uint64(20)
+    if which == 2:
+        return ((np.uint64(2) * b + a) * b + h) << np.uint64(20)
+    return ((np.uint64(3) * b + m) * b + h) << np.uint64(20)
+
+
+@nb.njit(**_JIT)
+def _motion_keys(cells, base, out):
+    """All keys of ``_motion_cells`` output (uint64[n, 4 * spans]): what the bucket
+    tables of ``_propose`` see, spelled out for tests."""
+    spans = cells.shape[1] // 3
+    for x in range(cells.shape[0]):
+        for s in range(spans):
+            for w in range(4):
+                out[x, 4 * s + w] = _motion_key(cells[:, 3 * s : 3 * s + 3], x, w, base)
 
 
 @nb.njit(**_JIT)
@@ -846,10 +885,11 @@ def _frame_roots(n, ra, rb, rd, window):
     Returns, per frame, the earliest frame showing the same picture (itself when it
     has no copy) and the size of its class.
     """
-    parent = np.arange(n)
-    size = np.ones(n, np.int64)
-    nxt = np.full(n, -1, np.int64)  # members of a class, a list from its root
-    last = np.arange(n)
+    # int32: a day is 2.6 million frames, and every array here is one a frame
+    parent = np.arange(n, dtype=np.int32)
+    size = np.ones(n, np.int32)
+    nxt = np.full(n, -1, np.int32)  # members of a class, a list from its root
+    last = np.arange(n, dtype=np.int32)
     for r in range(ra.shape[0]):
         for x in range(ra[r], rb[r]):
             y = x + rd[r]
@@ -875,13 +915,14 @@ def _frame_roots(n, ra, rb, rd, window):
             size[b] += size[a]
             nxt[last[b]] = a
             last[b] = last[a]
-    first = np.full(n, n, np.int64)
+    first = nxt  # no longer needed as a list
+    first[:] = n
     for x in range(n):
         root = _find(parent, x)
         if x < first[root]:
             first[root] = x
-    roots = np.empty(n, np.int64)
-    out = np.empty(n, np.int64)
+    roots = last  # no longer needed either
+    out = np.empty(n, np.int32)
     for x in range(n):
         root = parent[x]
         roots[x] = first[root]

@@ -172,7 +172,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     min_len = frames_for(p.min_length_s, fps)
     piece = max(3, round(PIECE_S * fps)) if fps > 0 else 3
     a, b, d, spec, dsum = _propose(
-        judge.motion_keys(),
+        judge.motion_cells(),
         np.ascontiguousarray(fp.hashes),
         judge.desc,
         judge.valid,
@@ -243,17 +243,18 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     order = np.lexsort((-length, -votes / np.maximum(length, 1)))
     roots, size = _frame_roots(n, ra[order], rb[order], rd[order], min_len)
     copied = size >= 2
-    # every class is a node, numbered in the order of its first frame
-    node_of = np.full(n, -1, np.int64)
-    heads = np.flatnonzero(copied & (roots == np.arange(n)))
-    node_of[heads] = np.arange(len(heads))
-    node = np.where(copied, node_of[roots], -1)
+    del size
+    # every class is a node, numbered in the order of its first frame (int32: these
+    # arrays hold one number a frame)
+    heads = np.flatnonzero(copied & (roots == np.arange(n, dtype=roots.dtype)))
+    node = np.full(n, -1, np.int32)
+    node[heads] = np.arange(len(heads))
+    node = np.where(copied, node[roots], np.int32(-1))
     m = len(heads)
     # steps between classes, as the video shows them, counted
-    x = np.flatnonzero(copied[:-1] & copied[1:])
-    u, v = node[x], node[x + 1]
-    step = u != v
-    u, v = u[step], v[step]
+    step = copied[:-1] & copied[1:] & (node[:-1] != node[1:])
+    u, v = node[:-1][step].astype(np.int64), node[1:][step].astype(np.int64)
+    del step
     succ = np.full(m, -1, np.int64)
     pred = np.full(m, -1, np.int64)
     weight = np.zeros(m, np.int64)
@@ -274,8 +275,9 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
         jump[pu[mutual]] = gap[mutual]
     comp, pos = _footage(succ, pred, weight, jump)
     # occurrences: stretches of the video that walk one class per frame along a path
-    fc = np.where(copied, comp[np.maximum(node, 0)], -1)
-    fpos = np.where(copied, pos[np.maximum(node, 0)], -1)
+    fc = np.where(copied, comp.astype(np.int32)[np.maximum(node, 0)], np.int32(-1))
+    fpos = np.where(copied, pos.astype(np.int32)[np.maximum(node, 0)], np.int32(-1))
+    del node
     cont = np.zeros(n, bool)
     cont[1:] = copied[1:] & (fc[1:] == fc[:-1]) & (fpos[1:] == fpos[:-1] + 1)
     starts = np.flatnonzero(copied & ~cont)
@@ -287,6 +289,12 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     starts, ends, loop_of = starts[order], ends[order], loop_of[order]
     bounds = np.flatnonzero(np.diff(loop_of)) + 1
     dist = judge.hash_distance_to_roots(fp, roots, copied)
+    del roots
+    # per frame running sums of the distances, to average them over any occurrences
+    known = dist >= 0
+    dsum = np.concatenate(([0], np.cumsum(np.where(known, dist, 0))))
+    dcount = np.concatenate(([0], np.cumsum(known)))
+    del dist, known
     loops = []
     for group in np.split(np.arange(len(starts)), bounds):
         if len(group) < 2:
@@ -301,9 +309,8 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
             Occurrence(int(a), float(fp.pts[a]), int(b - a), int(o - lo))
             for a, b, o in zip(s.tolist(), e.tolist(), off.tolist(), strict=True)
         )
-        frames = np.concatenate([np.arange(a, b) for a, b in zip(s, e, strict=True)])
-        md = dist[frames]
-        md = float(md[md >= 0].mean()) if (md >= 0).any() else 0.0
+        seen = int((dcount[e] - dcount[s]).sum())
+        md = float((dsum[e] - dsum[s]).sum()) / seen if seen else 0.0
         length_s = length / fp.fps if fp.fps > 0 else float(length)
         loops.append(Loop(length, length_s, md, occ))
     loops.sort(key=lambda lp: lp.occurrences[0].start_frame)

@@ -113,17 +113,18 @@ class Judge:
             _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), out)
         return out
 
-    def motion_keys(self) -> np.ndarray:
-        """uint64[n, 8] keys of where each frame moves (see ``kernels._motion_keys``):
-        since ``shift`` frames before, and since ``reach`` frames before (a hand that
-        moves a few levels in 0.2 s moves tens of levels in 0.8 s)."""
-        from .kernels import _motion_keys
+    def motion_cells(self) -> np.ndarray:
+        """uint16[n, 6]: where each frame moves (see ``kernels._motion_cells``), since
+        ``shift`` frames before and since ``reach`` frames before (a hand that moves
+        a few levels in 0.2 s moves tens of levels in 0.8 s); ``_propose`` makes its
+        keys of them."""
+        from .kernels import _motion_cells
 
-        out = np.zeros((len(self.valid), 8), np.uint64)
+        out = np.empty((len(self.valid), 6), np.uint16)
         for i, span in enumerate((self.shift, self.reach)):
-            keys = np.zeros((len(self.valid), 4), np.uint64)
-            _motion_keys(self.desc, self.valid, span, KEY_LEVELS, keys)
-            out[:, 4 * i : 4 * i + 4] = keys
+            part = np.empty((len(self.valid), 3), np.uint16)
+            _motion_cells(self.desc, self.valid, span, KEY_LEVELS, part)
+            out[:, 3 * i : 3 * i + 3] = part
         return out
 
     def walk_args(self) -> tuple:
@@ -158,19 +159,20 @@ class Judge:
         length = b - a
         if not len(a):
             return np.zeros(0, bool)
-        d0 = np.empty(int(length.sum()), np.int64)
+        # one int32 a pair (a looped day has some 7 million); the rest run by run
+        d0 = np.empty(int(length.sum()), np.int32)
         _run_gaps(self.desc, a, b, d, self.k, d0)
-        x = np.concatenate([np.arange(s, e) for s, e in zip(a, b, strict=True)])
-        y = x + np.repeat(d, length)
-        moves = np.maximum(self.motion[x], self.motion[y])
-        ratio = moves / np.maximum(d0, self.levels(FLOOR))
-        noise = max(float(np.median(d0)), self.levels(FLOOR))
+        floor = self.levels(FLOOR)
+        noise = max(float(np.median(d0)), floor)
         out = np.empty(len(a), bool)
         ends = np.cumsum(length)
-        for i, (lo, hi) in enumerate(zip(ends - length, ends, strict=True)):
+        motion = self.motion
+        for i, (lo, hi) in enumerate(zip((ends - length).tolist(), ends.tolist(), strict=True)):
+            x = np.arange(a[i], b[i])
+            moves = np.maximum(motion[x], motion[x + d[i]])
+            ratio = moves / np.maximum(d0[lo:hi], floor)
             out[i] = (
-                np.median(d0[lo:hi]) <= RUN_EXCESS * noise
-                and np.percentile(ratio[lo:hi], 75) >= RUN_RATIO
+                np.median(d0[lo:hi]) <= RUN_EXCESS * noise and np.percentile(ratio, 75) >= RUN_RATIO
             )
         return out
 
@@ -204,6 +206,8 @@ class Judge:
 
         out = np.full(len(roots), -1, np.int64)
         x = np.flatnonzero(copied & (roots != np.arange(len(roots))))
-        if len(x):
-            out[x] = hamming(fp.hashes[x], fp.hashes[roots[x]])
+        # in slices: two copies of the hashes of a day would be 370 MB
+        for s in range(0, len(x), 1 << 16):
+            part = x[s : s + (1 << 16)]
+            out[part] = hamming(fp.hashes[part], fp.hashes[roots[part]])
         return out

@@ -182,18 +182,32 @@ def test_motion_keys_match_the_three_strongest_cells():
     desc[60:70] = desc[20:30]  # a copy: the same motion, so the same keys
     valid = np.ones(len(desc), bool)
     valid[33] = False
-    keys = np.zeros((len(desc), 4), np.uint64)
-    kernels._motion_keys(desc, valid, 3, 12, keys)
+    got = np.empty((len(desc), 3), np.uint16)
+    kernels._motion_cells(desc, valid, 3, 12, got)
     cells = ref.motion_cells(desc, valid, 3, 12)
     for x, c in enumerate(cells):
+        want = sorted(c) if c is not None else [kernels._NO_CELL] * 3
+        assert got[x].tolist() == want, x
+    keys = np.zeros((len(desc), 4), np.uint64)
+    kernels._motion_keys(got, 2 * desc.shape[1] + 1, keys)
+    for x, c in enumerate(cells):
         assert (keys[x] == 0).all() == (c is None), x
-    # the same set of cells gives the same keys, different sets different set-keys
+    # the same set of cells gives the same keys, different sets different set-keys,
+    # and two sets sharing a pair in the same ranks share that pair's key
     by_set = {}
     for x, c in enumerate(cells):
         if c is not None:
             by_set.setdefault(c, set()).add(int(keys[x, 0]))
     assert all(len(v) == 1 for v in by_set.values())
     assert len({next(iter(v)) for v in by_set.values()}) == len(by_set)
+    pair_keys = {}
+    for x, c in enumerate(cells):
+        if c is not None:
+            lo, mid, hi = sorted(c)
+            for w, pair in ((1, (lo, mid)), (2, (lo, hi)), (3, (mid, hi))):
+                pair_keys.setdefault((w, pair), set()).add(int(keys[x, w]))
+    assert all(len(v) == 1 for v in pair_keys.values())
+    assert len({next(iter(v)) for v in pair_keys.values()}) == len(pair_keys)
     np.testing.assert_array_equal(keys[63:70], keys[23:30])
 
 
