@@ -413,7 +413,7 @@ def _walk(
                 # far above the run's own noise: fast footage a few frames off, or
                 # another play past a cut, matches better than its neighbours do
                 state = 0
-            if state > 0 and both_cut and 2 * d0 * (nspec + 1) > 3 * (dsum + seed_d0):
+            if state > 0 and both_cut and d0 * (nspec + 1) > 2 * (dsum + seed_d0):
                 # both timelines cut at this frame (two plays of a loop cut at one
                 # place, trimmed differently): what follows is a new pair, a copy
                 # only at the run's own noise (a copied scene cut stays at it)

@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -231,6 +232,33 @@ def _best_step(node, count, gap, m: int) -> np.ndarray:
     return best
 
 
+def _late_cut_pieces(ra, rb, rd, cuts, min_len: int):
+    """The runs cut into pieces where both of their sides cut at once, in the order
+    given, except that pieces shorter than ``min_len`` that such a cut bounds go last.
+
+    Two plays of a loop trimmed one frame apart pair one frame off past a cut, and
+    where the footage moves slowly there that pairing is as close as a true copy and
+    the best match around: nothing in the pair tells. The plays around them tell:
+    once every longer piece has tied their frames together, joining a frame to its
+    neighbour's picture puts two frames a frame apart in one class, which
+    ``_frame_roots`` refuses. A true short piece past a cut joins all the same."""
+    first = ([], [], [])
+    late = ([], [], [])
+    for a, b, d in zip(ra.tolist(), rb.tolist(), rd.tolist(), strict=True):
+        inner = np.flatnonzero(cuts[a + 1 : b] & cuts[a + 1 + d : b + d]) + a + 1
+        if not len(inner):
+            for out, v in zip(first, (a, b, d), strict=True):
+                out.append(v)
+            continue
+        bounds = [a, *inner.tolist(), b]
+        for i, (s, e) in enumerate(itertools.pairwise(bounds)):
+            at_cut = i > 0 or i < len(bounds) - 2
+            dest = late if at_cut and e - s < min_len else first
+            for out, v in zip(dest, (s, e, d), strict=True):
+                out.append(v)
+    return tuple(np.asarray(x + y, dtype=np.int64) for x, y in zip(first, late, strict=True))
+
+
 def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> list[Loop]:
     """Group the frames of accepted runs into loops (see the module docstring, 3-4)."""
     from .kernels import _footage, _frame_roots
@@ -241,7 +269,8 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     length = rb - ra
     votes = judge.diagonal_votes(ra, rb, rd)
     order = np.lexsort((-length, -votes / np.maximum(length, 1)))
-    roots, size = _frame_roots(n, ra[order], rb[order], rd[order], min_len)
+    pa, pb, pd = _late_cut_pieces(ra[order], rb[order], rd[order], judge.cuts(), min_len)
+    roots, size = _frame_roots(n, pa, pb, pd, min_len)
     copied = size >= 2
     del size
     # every class is a node, numbered in the order of its first frame (int32: these

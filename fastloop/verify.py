@@ -68,6 +68,7 @@ class Judge:
     k: int
     fps: float
     _motion: np.ndarray | None = None
+    _cuts: np.ndarray | None = None
 
     @classmethod
     def for_fingerprint(cls, fp, flat_contrast: int) -> Judge:
@@ -106,12 +107,13 @@ class Judge:
     def cuts(self) -> np.ndarray:
         """Per frame, is there a cut between it and the frame before (see
         ``kernels._cuts``)?"""
-        from .kernels import _cuts
+        if self._cuts is None:
+            from .kernels import _cuts
 
-        out = np.zeros(len(self.valid), np.bool_)
-        if len(out):
-            _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), out)
-        return out
+            self._cuts = np.zeros(len(self.valid), np.bool_)
+            if len(self._cuts):
+                _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), self._cuts)
+        return self._cuts
 
     def motion_cells(self) -> np.ndarray:
         """uint16[n, 6]: where each frame moves (see ``kernels._motion_cells``), since
