@@ -172,8 +172,9 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     judge = Judge.for_fingerprint(fp, p.flat_contrast)
     min_len = frames_for(p.min_length_s, fps)
     piece = max(3, round(PIECE_S * fps)) if fps > 0 else 3
+    cells = judge.prepare()
     a, b, d, spec, dsum = _propose(
-        judge.motion_cells(),
+        cells,
         np.ascontiguousarray(fp.hashes),
         judge.desc,
         judge.valid,

@@ -24,6 +24,7 @@ cells in integers.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +115,21 @@ class Judge:
             if len(self._cuts):
                 _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), self._cuts)
         return self._cuts
+
+    def prepare(self) -> np.ndarray:
+        """The per-frame facts the search starts from, computed on two cores where
+        there are two (the kernels release the GIL): motion and cuts in one thread,
+        the motion cells in another. Returns the motion cells."""
+        if (os.cpu_count() or 1) < 2 or len(self.valid) < 100_000:
+            self.motion, self.cuts()
+            return self.motion_cells()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2, thread_name_prefix="fastloop-judge") as pool:
+            first = pool.submit(lambda: (self.motion, self.cuts()))
+            cells = pool.submit(self.motion_cells)
+            first.result()
+            return cells.result()
 
     def motion_cells(self) -> np.ndarray:
         """uint16[n, 6]: where each frame moves (see ``kernels._motion_cells``), since
