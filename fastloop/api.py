@@ -343,26 +343,32 @@ def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerpri
     except BaseException:
         desc.close()
         raise
-    # keep each range's own frames, batch by batch, so that the hashes exist at most
-    # twice (the batches and the result) on the way to one array
-    hashes = [np.empty((0, words_for(size)), np.uint64)]
-    contrast = [np.empty(0, np.uint8)]
+    # keep each range's own frames, batch by batch, into one array made beforehand,
+    # each batch freed once copied: the hashes exist once, plus one batch
+    total = sum(int(k.sum()) for k in dec.keep)
+    hashes = np.empty((total, words_for(size)), np.uint64)
+    contrast = np.empty(total, np.uint8)
+    put = 0
     for r, keep in enumerate(dec.keep):
         at = 0
-        for h, c in parts.pop(r, []):
+        batches = parts.pop(r, [])
+        batches.reverse()
+        while batches:
+            h, c = batches.pop()
             k = keep[at : at + len(h)]
             at += len(h)
-            whole = bool(k.all())
-            hashes.append(h if whole else h[k])
-            contrast.append(c if whole else c[k])
+            if not k.all():
+                h, c = h[k], c[k]
+            hashes[put : put + len(h)] = h
+            contrast[put : put + len(h)] = c
+            put += len(h)
+            del h, c
     meta = info.to_dict()
     meta["timing"] = {"decode_s": time.perf_counter() - t0, "hash_s": hash_time[0]}
-    hashes_all = np.concatenate(hashes)
-    del hashes
     return Fingerprint(
-        hashes=hashes_all,
+        hashes=hashes[:put],
         pts=dec.pts,
-        contrast=np.concatenate(contrast),
+        contrast=contrast[:put],
         desc=desc.finish(dec.keep),
         hash_size=size,
         info=meta,

@@ -187,17 +187,28 @@ def _read_pts(stats_path: str, complete_only: bool = False) -> tuple[np.ndarray,
         raise
     if complete_only:
         data = data[: data.rfind(b"\n") + 1]
-    tokens = data.split()
-    if len(tokens) % 2:
-        tokens = tokens[:-1]
-    if not tokens:
+    # in slices of whole lines: split() makes a Python object of every token, and a
+    # range of 1.3 million frames would hold 2.6 million of them (some 120 MB)
+    parts, tb, at = [], None, 0
+    while at < len(data):
+        end = data.rfind(b"\n", at, at + (1 << 22)) + 1
+        if end <= at:
+            end = len(data)
+        tokens = data[at:end].split()
+        at = end
+        if len(tokens) % 2:
+            tokens = tokens[:-1]
+        if not tokens:
+            continue
+        tbs = set(tokens[1::2])
+        if len(tbs) != 1 or (tb is not None and tbs != {tb}):
+            raise DecodeError("ffmpeg changed time base mid-stream")
+        tb = tokens[1]
+        parts.append(np.array(tokens[0::2]).astype(np.int64))
+    if tb is None:
         return np.empty(0, np.int64), Fraction(1, 1)
-    tbs = set(tokens[1::2])
-    if len(tbs) != 1:
-        raise DecodeError("ffmpeg changed time base mid-stream")
-    num, den = tokens[1].split(b"/")
-    pts = np.array(tokens[0::2]).astype(np.int64)
-    return pts, Fraction(int(num), int(den))
+    num, den = tb.split(b"/")
+    return np.concatenate(parts), Fraction(int(num), int(den))
 
 
 def _last_time(stats_path: str) -> float | None:

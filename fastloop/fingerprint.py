@@ -166,7 +166,7 @@ def _load_desc(z) -> np.ndarray:
                 break
             out.write(buf)
         out.flush()
-        mm = np.memmap(out, np.uint8, "r", shape=(n, cells))
+        mm = np.memmap(out, np.uint8, "r+", shape=(n, cells))  # writable: see finish()
         out.close()
         return mm
 
@@ -279,7 +279,10 @@ class Descriptors:
         if total == 0:
             out.close()
             return np.empty((0, self.cells), np.uint8)
-        mm = np.memmap(out, np.uint8, "r", shape=(total, self.cells))
+        # writable ("r+", the file is ours and unlinked): numba compiles a read-only
+        # array as another type, and a first scan of a long video would compile every
+        # search kernel a second time (some 20 s)
+        mm = np.memmap(out, np.uint8, "r+", shape=(total, self.cells))
         out.close()  # the map keeps the (unlinked) file alive
         return mm
 

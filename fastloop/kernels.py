@@ -144,15 +144,16 @@ def _group_ids(keys, initial_capacity):
     cap = 16
     while cap < initial_capacity:
         cap *= 2
-    slots = np.full(cap, _EMPTY, np.int64)
-    slot_gid = np.empty(cap, np.int64)
+    # int32 slots: a day of distinct keys needs 8 million of them
+    slots = np.full(cap, _EMPTY, np.int32)
+    slot_gid = np.empty(cap, np.int32)
     ids = np.empty(n, np.int64)
     used = 0
     for i in range(n):
         if 2 * (used + 1) > cap:
             cap *= 2
-            new_slots = np.full(cap, _EMPTY, np.int64)
-            new_gid = np.empty(cap, np.int64)
+            new_slots = np.full(cap, _EMPTY, np.int32)
+            new_gid = np.empty(cap, np.int32)
             mask = np.uint64(cap - 1)
             for s in range(slots.shape[0]):
                 r = slots[s]
