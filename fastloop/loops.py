@@ -265,6 +265,7 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     from .kernels import _footage, _frame_roots
 
     n = len(fp)
+    piece = max(3, round(PIECE_S * fp.fps)) if fp.fps > 0 else 3
     # the surest runs first: those whose diagonal beats its neighbours on most frames
     # (a run one frame off, in slow footage, can be long), then the longest
     length = rb - ra
@@ -330,6 +331,15 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
         if len(group) < 2:
             continue
         s, e = starts[group], ends[group]
+        # a stretch shorter than 0.2 s right beside another play of the same footage
+        # is what is left of a cut whose frames the classes could not place (a frame
+        # or two of slow footage around it): not a play of its own
+        close = s[1:] - e[:-1] <= piece
+        near = np.concatenate((close, [False])) | np.concatenate(([False], close))
+        shown = ~(((e - s) < piece) & near)
+        s, e = s[shown], e[shown]
+        if len(s) < 2:
+            continue
         off = fpos[s]
         lo = int(off.min())
         length = int((off + (e - s)).max()) - lo

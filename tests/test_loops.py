@@ -15,6 +15,21 @@ from fastloop.synth import Black, Freeze, Play, Still, copied_frames, make_video
 
 from . import reference as ref
 
+
+def _trimmed_plays(k: int, length: int, seed: int) -> list:
+    """A clip of ``length`` frames played ``k`` times, a third of the cuts trimmed
+    by 1-6 frames on one side or the other."""
+    rng = np.random.default_rng(seed)
+    plays = []
+    for i in range(k):
+        a = int(rng.integers(1, 7)) if i > 0 and rng.random() < 0.33 else 0
+        b = length - int(rng.integers(1, 7)) if i < k - 1 and rng.random() < 0.33 else length
+        plays.append(Play(a, b))
+    return plays
+
+
+TRIMMED = _trimmed_plays(9, 110, seed=5)
+
 POSITIVE = {
     "one splice": dict(segments=[Play(0, 400), Play(137, 263), Play(400, 700)]),
     "one stretch, three places": dict(
@@ -29,6 +44,8 @@ POSITIVE = {
         ]
     ),
     "clip looped 8 times": dict(segments=[Play(0, 97)] * 8),
+    # plays trimmed by a few frames at some cuts, as a looped upload is cut by hand
+    "clip looped 9 times with trims": dict(segments=TRIMMED),
     "copy among freezes, black and stills": dict(
         segments=[
             Play(0, 200),
@@ -202,6 +219,22 @@ def test_looped_clip_is_one_loop_with_k_occurrences(corpus):
     assert len(loops) == 1
     assert [o.start_frame for o in loops[0].occurrences] == [97 * k for k in range(8)]
     assert loops[0].length_frames == 97
+
+
+def test_trimmed_plays_are_one_loop_with_one_occurrence_each(corpus):
+    name = "clip looped 9 times with trims"
+    path, _ = corpus(name, POSITIVE[name])
+    loops = fastloop.scan(path).loops
+    assert len(loops) == 1
+    got = [(o.start_frame, o.length_frames, o.offset_frames) for o in loops[0].occurrences]
+    assert len(got) == len(TRIMMED)
+    at, first = 0, min(p.start for p in TRIMMED)
+    for (start, length, offset), play in zip(got, TRIMMED, strict=True):
+        # each play's first and last frame within one frame, at its place in the clip
+        assert abs(start - at) <= 1, (got, TRIMMED)
+        assert abs(start + length - (at + play.stop - play.start)) <= 1, (got, TRIMMED)
+        assert offset - (start - at) == play.start - first, (got, TRIMMED)
+        at += play.stop - play.start
 
 
 def test_stretch_copied_to_several_places_is_one_loop(corpus):
