@@ -852,10 +852,28 @@ def _stopped() -> None:
     sys.exit(130)
 
 
+def _return_freed_memory() -> None:
+    """Ask glibc to give every large array back to the system when it is freed.
+
+    By default glibc raises its mmap threshold after each large free (up to 32 MB),
+    so the per-frame arrays of a long video's search, tens of MB each, come from the
+    heap and stay in the process once freed: some 90 MB more peak RSS on a 24-hour
+    video. The command line owns its process; the library leaves the allocator alone.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD: fixed, as glibc's default start
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def main(argv=None) -> None:
     """Entry point: map known errors to one line and an exit status."""
     import signal
 
+    _return_freed_memory()
     debug = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
     try:
         if threading.current_thread() is threading.main_thread():

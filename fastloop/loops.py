@@ -323,9 +323,12 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     del roots
     # per frame running sums of the distances, to average them over any occurrences
     known = dist >= 0
-    dsum = np.concatenate(([0], np.cumsum(np.where(known, dist, 0))))
-    dcount = np.concatenate(([0], np.cumsum(known)))
-    del dist, known
+    dsum = np.zeros(n + 1, np.int64)
+    np.cumsum(np.where(known, dist, np.int16(0)), dtype=np.int64, out=dsum[1:])
+    del dist
+    dcount = np.zeros(n + 1, np.int64)
+    np.cumsum(known, dtype=np.int64, out=dcount[1:])
+    del known
     loops = []
     for group in np.split(np.arange(len(starts)), bounds):
         if len(group) < 2:

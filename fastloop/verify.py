@@ -101,7 +101,7 @@ class Judge:
         if self._motion is None:
             from .kernels import _motion
 
-            self._motion = np.empty(len(self.valid), np.int64)
+            self._motion = np.empty(len(self.valid), np.int32)
             _motion(self.desc, self.valid, self.shift, self.k, self._motion)
         return self._motion
 
@@ -219,13 +219,18 @@ class Judge:
     @staticmethod
     def hash_distance_to_roots(fp, roots, copied) -> np.ndarray:
         """Per frame, the Hamming distance of its hash to its class's first frame (-1
-        for frames that are not copies, and for that first frame itself)."""
+        for frames that are not copies, and for that first frame itself); int16, in
+        slices of frames (a day is 2.6 million of them)."""
         from .hashing import hamming
 
-        out = np.full(len(roots), -1, np.int64)
-        x = np.flatnonzero(copied & (roots != np.arange(len(roots))))
-        # in slices: two copies of the hashes of a day would be 370 MB
-        for s in range(0, len(x), 1 << 16):
-            part = x[s : s + (1 << 16)]
-            out[part] = hamming(fp.hashes[part], fp.hashes[roots[part]])
+        n = len(roots)
+        out = np.full(n, -1, np.int16)
+        step = 1 << 16
+        for s in range(0, n, step):
+            x = np.flatnonzero(
+                copied[s : s + step] & (roots[s : s + step] != np.arange(s, min(n, s + step)))
+            )
+            if len(x):
+                x += s
+                out[x] = hamming(fp.hashes[x], fp.hashes[roots[x]])
         return out
