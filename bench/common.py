@@ -159,32 +159,17 @@ def run(args: Sequence[str], **kw) -> subprocess.CompletedProcess:
     return proc
 
 
-def run_parallel(commands: Sequence[Sequence[str]]) -> None:
-    """Start all commands at once (output discarded) and wait for all of them."""
-    procs = [
-        subprocess.Popen(
-            list(c), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for c in commands
-    ]
-    errors = []
-    for c, p in zip(commands, procs, strict=True):
-        _, err = p.communicate()
-        if p.returncode != 0:
-            errors.append(f"{' '.join(c[:6])} ...: {err.decode('utf-8', 'replace')[-500:]}")
-    if errors:
-        raise RuntimeError("\n".join(errors))
-
-
-def run_piped(commands: Sequence[Sequence[str]]) -> None:
-    """Start all commands at once, each writing into a pipe that a thread here reads
-    and discards (as fastloop reads its frames, without the hashing), and wait."""
+def run_parallel(commands: Sequence[Sequence[str]], piped: bool = False) -> None:
+    """Start all commands at once and wait for all of them. Their output is thrown
+    away: into /dev/null, or with ``piped`` into a pipe that a thread here reads and
+    discards (as fastloop reads its frames, without the hashing)."""
     import tempfile
     import threading
 
     logs = [tempfile.TemporaryFile() for _ in commands]  # a full stderr pipe would hang
+    out = subprocess.PIPE if piped else subprocess.DEVNULL
     procs = [
-        subprocess.Popen(list(c), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        subprocess.Popen(list(c), stdin=subprocess.DEVNULL, stdout=out, stderr=log)
         for c, log in zip(commands, logs, strict=True)
     ]
 
@@ -192,12 +177,13 @@ def run_piped(commands: Sequence[Sequence[str]]) -> None:
         while p.stdout.read(1 << 20):
             pass
 
-    readers = [threading.Thread(target=drain, args=(p,), daemon=True) for p in procs]
+    readers = [threading.Thread(target=drain, args=(p,), daemon=True) for p in procs if piped]
     for t in readers:
         t.start()
-    errors = []
-    for c, p, t, log in zip(commands, procs, readers, logs, strict=True):
+    for t in readers:
         t.join()
+    errors = []
+    for c, p, log in zip(commands, procs, logs, strict=True):
         p.wait()
         log.seek(0)
         err = log.read()

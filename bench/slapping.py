@@ -74,12 +74,12 @@ def pipe_limit(path: str, frames: int) -> float:
     command lines (its range plan), their frames read and thrown away. The wall time."""
     import tempfile
 
-    from .common import run_piped
+    from .common import run_parallel
     from .contenders import fastloop_commands
 
     with tempfile.TemporaryDirectory(prefix="fastloop-bench-") as tmp:
         t = time.perf_counter()
-        run_piped(fastloop_commands(path, tmp))
+        run_parallel(fastloop_commands(path, tmp), piped=True)
         dt = time.perf_counter() - t
     print(f"  ffmpeg alone into fastloop's pipe: {dt:.1f} s ({frames / dt:,.0f} fps)")
     return dt

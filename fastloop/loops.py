@@ -143,6 +143,12 @@ def frames_for(seconds: float, fps: float) -> int:
     return max(2, math.ceil(seconds * fps - 1e-9)) if fps > 0 else 2
 
 
+def piece_frames(fps: float) -> int:
+    """``PIECE_S`` in frames, at least 3: the shortest run that counts, and the
+    shortest stretch that counts as a play beside another."""
+    return max(3, round(PIECE_S * fps)) if fps > 0 else 3
+
+
 def end_time(fp: Fingerprint, frame: int) -> float:
     """Time at which frame ``frame - 1`` ends: the next frame's time, or the last
     frame's time plus one frame interval."""
@@ -171,7 +177,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
         return LoopSearch([])
     judge = Judge.for_fingerprint(fp, p.flat_contrast)
     min_len = frames_for(p.min_length_s, fps)
-    piece = max(3, round(PIECE_S * fps)) if fps > 0 else 3
+    piece = piece_frames(fps)
     cells = judge.prepare()
     a, b, d, spec, dsum = _propose(
         cells,
@@ -243,21 +249,15 @@ def _late_cut_pieces(ra, rb, rd, cuts, min_len: int):
     once every longer piece has tied their frames together, joining a frame to its
     neighbour's picture puts two frames a frame apart in one class, which
     ``_frame_roots`` refuses. A true short piece past a cut joins all the same."""
-    first = ([], [], [])
-    late = ([], [], [])
+    first, late = [], []
     for a, b, d in zip(ra.tolist(), rb.tolist(), rd.tolist(), strict=True):
         inner = np.flatnonzero(cuts[a + 1 : b] & cuts[a + 1 + d : b + d]) + a + 1
-        if not len(inner):
-            for out, v in zip(first, (a, b, d), strict=True):
-                out.append(v)
-            continue
         bounds = [a, *inner.tolist(), b]
         for i, (s, e) in enumerate(itertools.pairwise(bounds)):
             at_cut = i > 0 or i < len(bounds) - 2
-            dest = late if at_cut and e - s < min_len else first
-            for out, v in zip(dest, (s, e, d), strict=True):
-                out.append(v)
-    return tuple(np.asarray(x + y, dtype=np.int64) for x, y in zip(first, late, strict=True))
+            (late if at_cut and e - s < min_len else first).append((s, e, d))
+    pieces = np.array(first + late, dtype=np.int64).reshape(-1, 3)
+    return pieces[:, 0], pieces[:, 1], pieces[:, 2]
 
 
 def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> list[Loop]:
@@ -265,7 +265,7 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     from .kernels import _footage, _frame_roots
 
     n = len(fp)
-    piece = max(3, round(PIECE_S * fp.fps)) if fp.fps > 0 else 3
+    piece = piece_frames(fp.fps)
     # the surest runs first: those whose diagonal beats its neighbours on most frames
     # (a run one frame off, in slow footage, can be long), then the longest
     length = rb - ra
