@@ -32,7 +32,7 @@ def workdir(path: str | None) -> str:
 
 
 def ffmpeg_exe() -> str:
-    from fastloop.media import find_ffmpeg
+    from fastloop.ffmpeg import find_ffmpeg
 
     return find_ffmpeg()
 

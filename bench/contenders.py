@@ -15,8 +15,8 @@
                     and 24x24 gray frames) but every frame hashed in numpy, one frame at a
                     time, into a dict: what numba replaces.
 5. ``fastloop-scan`` the CLI, whole process: ``python -m fastloop scan --format json``;
-   ``fastloop-ffmpeg`` fastloop's exact ffmpeg command lines (``plan_ranges`` +
-                    ``build_args``) run alone, output discarded (diagnostic: the cost of
+   ``fastloop-ffmpeg`` fastloop's exact ffmpeg command lines (``Video.plan`` +
+                    ``decode_args``) run alone, output discarded (diagnostic: the cost of
                     its range plan, without Python);
    ``fastloop-fingerprint`` the API in-process: ``fastloop.fingerprint(path)``.
 """
@@ -133,7 +133,7 @@ def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
                 n += 1
             counts[r] = n
 
-        _, dec = decode(path, SIZE, on_frames)
+        dec = decode(path, SIZE, on_frames)
         kept = int(sum(int(k.sum()) for k in dec.keep))
         return {"frames_seen": kept}
 
@@ -167,28 +167,32 @@ def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
 def fastloop_commands(path: str, folder: str) -> list[list[str]]:
     """fastloop's ffmpeg command lines for ``path`` (its range plan, one per core),
     writing frames to stdout, which the caller discards, and timestamps to ``folder``."""
-    from fastloop.decode import build_args, plan_ranges
-    from fastloop.media import input_url, probe
+    from fastloop.ffmpeg import decode_args
+    from fastloop.video import Video
 
-    exe = ffmpeg_exe()
-    info = probe(path, exe)
-    ranges = plan_ranges(info, info.container, os.cpu_count() or 1)
+    video = Video(path)
+    ranges = video.plan(os.cpu_count() or 1)
     threads = 1 if len(ranges) > 1 else None
     return [
-        build_args(
-            exe, input_url(path), SIZE, os.path.join(folder, f"pts{i}.txt"), rng=r, threads=threads
+        decode_args(
+            video.exe,
+            video.url,
+            SIZE,
+            os.path.join(folder, f"pts{i}.txt"),
+            start_s=r.start_s,
+            end_s=r.end_s,
+            threads=threads,
         )
         for i, r in enumerate(ranges)
     ]
 
 
 def fastloop_ranges(path: str) -> list[dict]:
-    from fastloop.decode import SEEK_MARGIN_S, plan_ranges
-    from fastloop.media import probe
+    from fastloop.ffmpeg.commands import SEEK_MARGIN_S
+    from fastloop.video import Video
 
-    info = probe(path)
     out = []
-    for r in plan_ranges(info, info.container, os.cpu_count() or 1):
+    for r in Video(path).plan(os.cpu_count() or 1):
         start = None if r.start_s is None else max(0.0, r.start_s - SEEK_MARGIN_S)
         end = None if r.end_s is None else r.end_s + SEEK_MARGIN_S
         out.append({"range": [r.start_s, r.end_s], "decoded": [start, end]})

@@ -250,7 +250,7 @@ def markdown(res: dict) -> str:
         "## Where fastloop's time goes",
         "",
         "Medians in seconds. `fastloop's ffmpeg alone` runs fastloop's own command lines "
-        "(its `plan_ranges` split with `SEEK_MARGIN_S` before and after each range, "
+        "(its `Video.plan` split with `SEEK_MARGIN_S` before and after each range, "
         "`-stats_enc_pre`, output to a pipe that is discarded): the difference to the "
         "limit is the cost of the range plan; the difference between the scan and that "
         "is Python (start-up, imports, reading the pipe, hashing, search, verify).",

@@ -29,9 +29,10 @@ import time
 import numpy as np
 
 import fastloop
-from fastloop.media import find_ffmpeg, probe
+from fastloop.ffmpeg import find_ffmpeg
 from fastloop.synth import score
 from fastloop.verify import Judge
+from fastloop.video import probe
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_VIDEOS = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "videos"))

@@ -17,6 +17,8 @@ import numpy as np
 from .fingerprint import Descriptors, Fingerprint
 from .hashing import check_hash_size, words_for
 from .loops import Loop, LoopParams
+from .settings import FAST_MAX_FILL
+from .util import display_path
 
 ProgressFn = Callable[[int, int], None]
 
@@ -81,25 +83,28 @@ def fingerprint(
     t0 = time.perf_counter()
     if not fast:
         return _decode_and_hash(path, size, progress, workers, log, cache, t0, False)
-    from .decode import packet_times
+    from concurrent.futures import ThreadPoolExecutor
+
     from .errors import DecodeError
-    from .media import check_input
+    from .video import Video, check_input
 
     check_input(path)
+    video = Video(path)
     stop = threading.Event()
-    lister = _Background(packet_times, path, stop=stop)
-    try:
-        fp = _decode_and_hash(path, size, progress, workers, log, cache, t0, True)
+    with ThreadPoolExecutor(1, thread_name_prefix="fastloop-packets") as pool:
+        lister = pool.submit(video.packets, stop)
         try:
-            packets = lister.result()
-        except DecodeError:
-            packets = None
-    finally:
-        stop.set()
+            fp = _decode_and_hash(video, size, progress, workers, log, cache, t0, True)
+            try:
+                packets = lister.result()
+            except DecodeError:
+                packets = None
+        finally:
+            stop.set()
     dense = _onto_grid(fp, packets) if packets is not None else None
     if dense is not None:
         return dense
-    fp = _decode_and_hash(path, size, progress, workers, log, cache, t0, False)
+    fp = _decode_and_hash(video, size, progress, workers, log, cache, t0, False)
     fp.warnings.append(
         "--fast: the frames' timestamps do not match the stream's packets: "
         "every frame was decoded instead"
@@ -107,44 +112,18 @@ def fingerprint(
     return fp
 
 
-def _decode_and_hash(path, size, progress, workers, log, cache, t0, fast) -> Fingerprint:
+def _decode_and_hash(video, size, progress, workers, log, cache, t0, fast) -> Fingerprint:
     from .decode import _SeekMissed
+    from .video import Video
 
+    if not isinstance(video, Video):
+        video = Video(video)
     if cache is not None:
-        return _fingerprint_cached(path, size, progress, workers, log, cache, t0, fast)
+        return _fingerprint_cached(video, size, progress, workers, log, cache, t0, fast)
     try:
-        return _fingerprint_once(path, size, progress, workers, log, t0, fast)
+        return _fingerprint_once(video, size, progress, workers, log, t0, fast)
     except _SeekMissed:
-        return _fingerprint_once(path, size, progress, 1, log, t0, fast)
-
-
-class _Background:
-    """``fn(*args, **kwargs)`` in a thread; ``result()`` waits and re-raises."""
-
-    def __init__(self, fn, *args, **kwargs):
-        self._out: list = []
-        self._err: list = []
-
-        def run() -> None:
-            try:
-                self._out.append(fn(*args, **kwargs))
-            except BaseException as exc:  # handed to the caller by result()
-                self._err.append(exc)
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def result(self):
-        while self._thread.is_alive():
-            self._thread.join(0.2)
-        if self._err:
-            raise self._err[0]
-        return self._out[0]
-
-
-#: ``--fast``: a frame farther than this many frames from a decoded one (a damaged
-#: stretch, not a skipped B-frame) is filled in as flat, so that it matches nothing.
-FAST_MAX_FILL = 8
+        return _fingerprint_once(video, size, progress, 1, log, t0, fast)
 
 
 def _onto_grid(fp: Fingerprint, packets) -> Fingerprint | None:
@@ -208,32 +187,32 @@ def _nearest_rank(decoded: np.ndarray) -> np.ndarray:
     return np.where(np.abs(where[before] - i) < np.abs(where[after] - i), before, after)
 
 
-def _fingerprint_cached(path, size, progress, workers, log, cache, t0, fast) -> Fingerprint:
+def _fingerprint_cached(video, size, progress, workers, log, cache, t0, fast) -> Fingerprint:
     from .cache import Checkpoint
-    from .decode import _SeekMissed, decode, plan_ranges
+    from .decode import _SeekMissed, decode
     from .hashing import hash_frames
-    from .media import check_input, probe
+    from .video import check_input
 
-    check_input(path)
-    ck = Checkpoint(cache, os.fspath(path), size, "fast" if fast else "")
+    check_input(video.path)
+    ck = Checkpoint(cache, video.path, size, "fast" if fast else "")
     done = ck.finished()
     if done is not None:
         if log:
-            log(f"cache: {ck.final_path} is complete, no decode needed")
+            log(f"cache: {display_path(ck.final_path)} is complete, no decode needed")
         done.info.setdefault("timing", {})
         done.info["timing"] = {"decode_s": 0.0, "hash_s": 0.0}
         return done
-    info = probe(path)
+    info = video.info
     check_budget(info, size)
     _warm_kernels(size)
     if workers is None:
         workers = os.cpu_count() or 1
     for attempt in range(2):
-        plan = ck.plan(plan_ranges(info, info.container, workers if attempt == 0 else 1))
+        plan = ck.plan(video.plan(workers if attempt == 0 else 1))
         todo = ck.todo(plan)
         already = ck.frames_done(plan)
         if log and already:
-            log(f"cache: resuming after {already} frames from {ck.dir}")
+            log(f"cache: resuming after {already} frames from {display_path(ck.dir)}")
         ck.begin(todo)
         hash_time = [0.0]
 
@@ -248,11 +227,10 @@ def _fingerprint_cached(path, size, progress, workers, log, cache, t0, fast) -> 
                 progress(d + already, total)
 
         try:
-            _, dec = decode(
-                path,
+            dec = decode(
+                video,
                 size,
                 on_frames,
-                info=info,
                 progress=report,
                 log=log,
                 ranges=[rng for _, rng in todo],
@@ -301,13 +279,13 @@ def check_budget(info, hash_size: int, memory_bytes: int | None = None) -> None:
     need = 2 * info.frames_estimate * per_frame  # the final concatenation doubles it
     if need > 0.8 * memory_bytes:
         raise InputError(
-            f"{info.path}: ~{info.frames_estimate:,} frames need {need / 2**30:.1f} GiB for "
-            f"{hash_size}x{hash_size} hashes, more than this machine's "
+            f"{display_path(info.path)}: ~{info.frames_estimate:,} frames need "
+            f"{need / 2**30:.1f} GiB for {hash_size}x{hash_size} hashes, more than this machine's "
             f"{memory_bytes / 2**30:.1f} GiB: use a smaller --hash-size or split the video"
         )
 
 
-def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerprint:
+def _fingerprint_once(video, size, progress, workers, log, t0, fast) -> Fingerprint:
     from .decode import decode
     from .hashing import hash_frames as hash_fn
 
@@ -323,18 +301,15 @@ def _fingerprint_once(path, size, progress, workers, log, t0, fast) -> Fingerpri
         with lock:
             hash_time[0] += time.perf_counter() - t
 
-    from .media import probe
-
-    info = probe(path)
+    info = video.info
     check_budget(info, size)
     _warm_kernels(size)
     desc = Descriptors(size, info.frames_estimate)
     try:
-        info, dec = decode(
-            path,
+        dec = decode(
+            video,
             size,
             on_frames,
-            info=info,
             workers=workers,
             progress=progress,
             log=log,
@@ -526,7 +501,7 @@ def full_frame_buckets(
             d[i] = np.frombuffer(hashlib.blake2b(f.data, digest_size=16).digest(), np.uint64)
         digests.append(d)
 
-    _, _dec = decode(path, 0, on_frames, progress=progress, full_frame=True, log=log)
+    decode(path, 0, on_frames, progress=progress, full_frame=True, log=log)
     keys = np.concatenate(digests) if digests else np.empty((0, 2), np.uint64)
     return exact_buckets(keys, min_size), len(keys)
 

@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .decode import Range, _read_pts
+from .ffmpeg import read_timestamps
 from .fingerprint import FORMAT_VERSION, Descriptors, Fingerprint
+from .video import Range
 
 #: Frames per chunk (5 min at 30 fps), or fewer when this many seconds have passed.
-CHUNK_FRAMES = int(os.environ.get("FASTLOOP_CHUNK_FRAMES", "9000"))
+CHUNK_FRAMES = 9000
 CHUNK_SECONDS = 30.0
 _MB = 1 << 20
 
@@ -179,7 +180,7 @@ class Checkpoint:
         live.last_flush = time.monotonic()
         if live.stats is None or live.received == live.committed:
             return
-        pts, tb = _read_pts(live.stats, complete_only=True)
+        pts, tb = read_timestamps(live.stats, complete_only=True)
         avail = min(len(pts), live.received)
         if avail <= live.committed:
             return

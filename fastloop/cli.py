@@ -17,8 +17,7 @@ import time
 import click
 
 from .errors import FastloopError
-from .media import display_path
-from .util import hms
+from .util import display_path, hms
 
 HASH_SIZE = click.IntRange(4, 64)
 DEFAULT_SIZES = "8,12,16,20,24,32,48,64"
@@ -665,7 +664,7 @@ def _load_fingerprint(ctx: Ctx, video, fingerprint_file, hash_size):
     from .fingerprint import Fingerprint
 
     if fingerprint_file:
-        from .media import check_input
+        from .video import check_input
 
         check_input(video)  # show and report fetch frames from it
         fp = Fingerprint.load(fingerprint_file)

@@ -29,35 +29,22 @@
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .fingerprint import Fingerprint
+from .settings import (
+    FLAT_CONTRAST,
+    LINKS,
+    MIN_LENGTH_S,
+    MIN_SPECIFIC,
+    SPECIFIC_SHARE,
+    default_max_distance,
+    frames_for,
+    piece_frames,
+)
 from .verify import Judge
-
-#: Frames whose NxN gray picture spans at most this many levels are "flat" (black,
-#: white, one colour): their hash is all zeros or noise, never evidence.
-FLAT_CONTRAST = 4
-#: A seed's hashes may differ by at most this share of the bits (46 at 24x24): copies
-#: differ by 1-19 bits, unrelated footage by 80 and more. The descriptor decides.
-MAX_DISTANCE_SHARE = 0.08
-#: Later members of a key's bucket each frame is paired with (hash words, motion keys).
-LINKS = 4
-KEY_LINKS = 8
-#: A run is evidence when at least this share of its frames (and MIN_SPECIFIC frames)
-#: are specific in time on the descriptor.
-SPECIFIC_SHARE = 0.25
-MIN_SPECIFIC = 3
-#: The shortest run kept, in seconds: pieces of a copy whose original another copy
-#: split are this short, and they still join their frames to the right class.
-PIECE_S = 0.2
-
-
-def default_max_distance(hash_size: int) -> int:
-    """Default Hamming threshold for a seed at a hash size (scaled with the bits)."""
-    return max(2, round(MAX_DISTANCE_SHARE * hash_size * hash_size))
 
 
 @dataclass(frozen=True)
@@ -117,7 +104,7 @@ class LoopParams:
     """Thresholds of the loop search; ``None`` means the default for the hash size."""
 
     max_distance: int | None = None
-    min_length_s: float = 1.0
+    min_length_s: float = MIN_LENGTH_S
     flat_contrast: int = FLAT_CONTRAST
     links: int = LINKS
 
@@ -136,17 +123,6 @@ class LoopSearch:
     matched: tuple = ()
     #: every run proposed, before judgement
     proposed: dict = field(default_factory=dict)
-
-
-def frames_for(seconds: float, fps: float) -> int:
-    """``seconds`` in frames at ``fps``, at least 2."""
-    return max(2, math.ceil(seconds * fps - 1e-9)) if fps > 0 else 2
-
-
-def piece_frames(fps: float) -> int:
-    """``PIECE_S`` in frames, at least 3: the shortest run that counts, and the
-    shortest stretch that counts as a play beside another."""
-    return max(3, round(PIECE_S * fps)) if fps > 0 else 3
 
 
 def end_time(fp: Fingerprint, frame: int) -> float:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .media import find_ffmpeg
+from .ffmpeg import find_ffmpeg
 
 #: Moving, textured footage: Perlin noise in three octaves drifting over time.
 FOOTAGE = (

@@ -18,8 +18,8 @@ pairs of frames on them:
 - **agree**: a gap of at most ``AGREE`` levels: a still moment inside a copy, which
   a run walks through but which proves nothing on its own.
 
-The thresholds are in gray levels per cell; the kernels compare sums over the worst
-cells in integers.
+The thresholds (in :mod:`fastloop.settings`) are in gray levels per cell; the kernels
+compare sums over the worst cells in integers.
 """
 
 from __future__ import annotations
@@ -29,33 +29,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Share of the descriptor's cells whose differences make a gap (6 of 144).
-WORST_SHARE = 0.04
-#: Gray levels (mean over the worst cells) under which two frames agree.
-AGREE = 6.0
-#: Specific in time: the partner's neighbours are this many times farther...
-RATIO = 1.6
-#: ...and at least this far (levels); a gap below FLOOR counts as FLOOR.
-MIN_MOTION = 5.0
-FLOOR = 1.0
-#: A run is a copy only if its median gap is at most RUN_EXCESS times the video's copy
-#: noise (the median gap over all candidate runs: one encode, one noise)...
-RUN_EXCESS = 2.5
-#: ...and, on a quarter of its frames, the frames move RUN_RATIO times more in 0.2 s
-#: than the pair differs. Measured on real clips spliced and looped (crf 23-28): true
-#: copies 1.0 level median gap (2.0 at most) and a quartile ratio of 10 (4.6 at
-#: least); look-alikes (a person leaving by one door at two moments) 2-6 levels, 2-4.
-RUN_RATIO = 4.0
-#: Neighbours are this far in time (seconds).
-SHIFT_S = 0.2
-#: A motion key takes cells that changed by at least this many levels in SHIFT_S.
-KEY_LEVELS = 12
-#: A run's walk stops at the first frame that differs (a cut: a frame that differs
-#: inside a copy is rare, and two plays cut at nearly the same place are two copies)
-MAX_MISS = 0
-#: ...or this long agreeing without being specific (a still view), or flat.
-MAX_STATIC_S = 2.0
-MAX_NEUTRAL_S = 2.0
+from .settings import (
+    AGREE,
+    FLOOR,
+    KEY_LEVELS,
+    MAX_MISS,
+    MAX_NEUTRAL_S,
+    MAX_STATIC_S,
+    MIN_MOTION,
+    RATIO,
+    RUN_EXCESS,
+    RUN_RATIO,
+    levels,
+    seconds_frames,
+    shift_frames,
+    worst_cells,
+)
 
 
 @dataclass
@@ -78,8 +67,8 @@ class Judge:
         return cls(
             desc=fp.desc,
             valid=np.ascontiguousarray(fp.contrast > flat_contrast),
-            shift=max(1, round(SHIFT_S * fps)) if fps > 0 else 3,
-            k=max(1, round(WORST_SHARE * cells)),
+            shift=shift_frames(fps),
+            k=worst_cells(cells),
             fps=fps,
         )
 
@@ -93,7 +82,7 @@ class Judge:
 
     def levels(self, x: float) -> int:
         """``x`` gray levels per cell as a sum over the worst cells."""
-        return round(x * self.k)
+        return levels(x, self.k)
 
     @property
     def motion(self) -> np.ndarray:
@@ -147,7 +136,6 @@ class Judge:
 
     def walk_args(self) -> tuple:
         """The thresholds ``kernels._propose`` takes after ``links``, in order."""
-        per_s = self.fps if self.fps > 0 else 30.0
         return (
             self.shift,
             self.k,
@@ -156,8 +144,8 @@ class Judge:
             self.levels(FLOOR),
             self.levels(MIN_MOTION),
             MAX_MISS,
-            max(self.shift, round(MAX_STATIC_S * per_s)),
-            max(self.shift, round(MAX_NEUTRAL_S * per_s)),
+            seconds_frames(MAX_STATIC_S, self.fps, self.shift),
+            seconds_frames(MAX_NEUTRAL_S, self.fps, self.shift),
             round(RUN_RATIO * 10),
         )
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .decode import read_frame, seek_args  # noqa: F401 - frames by seeking live in decode
 from .errors import InputError
+from .util import hms
+from .video import is_seekable, read_frame
 
 PLOT_HINT = "pip install 'fastloop[plot]'"
 #: The difference image is ``|A - B|`` in gray levels times this.
@@ -67,19 +68,6 @@ def require_plot(what: str = "drawing") -> None:
 # --- frames by seeking ------------------------------------------------------------
 
 
-def _hms(seconds: float) -> str:
-    from .util import hms
-
-    return hms(seconds)
-
-
-def _indexed(info: dict) -> bool:
-    from .decode import SEEKABLE_FORMATS
-
-    container = str(info.get("container", ""))
-    return any(c in SEEKABLE_FORMATS for c in container.split(","))
-
-
 def frame_image(path: str | os.PathLike, fp, index: int, max_width: int | None = None):
     """Frame ``index`` (0-based, as in the fingerprint) of ``path``, fetched by seeking.
 
@@ -96,7 +84,7 @@ def frame_image(path: str | os.PathLike, fp, index: int, max_width: int | None =
         float(fp.pts[index]),
         start_s=float(fp.info.get("start_s") or 0.0),
         fps=fp.fps,
-        indexed=_indexed(fp.info),
+        indexed=is_seekable(str(fp.info.get("container", ""))),
         max_width=max_width,
     )
 
@@ -280,7 +268,7 @@ class FramePair:
         )
         draw.text(box["title"][:2], title, fill=ink, font=font)
         for key, label, i in (("caption_a", "A", 0), ("caption_b", "B", 1)):
-            text = f"{label}: frame {self.frames[i]}  {_hms(self.pts[i])}"
+            text = f"{label}: frame {self.frames[i]}  {hms(self.pts[i])}"
             draw.text(box[key][:2], text, fill=ink, font=font)
         draw.text(box["caption_diff"][:2], f"|A - B| x{DIFF_GAIN} (black = same)", grey, font)
         draw.text(box["caption_hash"][:2], f"{n}x{n} average hashes, A | B", grey, font)
@@ -382,7 +370,7 @@ def loop_pair(
     i, j = loop_frames(result, loop, occurrences, offset)
     lp = result.loops[loop - 1]
     title = (
-        f"{os.path.basename(os.fspath(path))}: loop {loop} ({_hms(lp.length_s)}, "
+        f"{os.path.basename(os.fspath(path))}: loop {loop} ({hms(lp.length_s)}, "
         f"{lp.length_frames} frames), occurrences {occurrences[0]} and {occurrences[1]}"
     )
     if offset:
@@ -545,7 +533,7 @@ def _time_axis(axis, duration: float, ticks: int = 7) -> None:
     def label(t: float, _pos) -> str:
         if t < 0:
             return ""
-        text = _hms(t)
+        text = hms(t)
         if duration >= 3600:
             return text[:8]
         return text[3:10] if step < 1 else text[3:8]

@@ -8,10 +8,24 @@ import subprocess
 import numpy as np
 import pytest
 
-from fastloop.media import find_ffmpeg
+from fastloop.ffmpeg import find_ffmpeg
 from fastloop.synth import Black, Freeze, Play, Still, make_video
 
 FPS = 30
+
+#: Fixtures that make video with ffmpeg: a test that uses one is in the slow tier
+#: (``pytest -m "not slow"`` runs the unit tests alone, in well under a minute).
+VIDEO_FIXTURES = {
+    "looped_clip", "frozen_clip", "vfr_clip", "audio_clip", "long_clip", "truncated_mp4",
+    "truncated_mkv", "text_mp4", "audio_only", "image_png", "corpus", "videos", "scanned",
+    "damaged", "intact_fp", "fuzz_sources", "tiny", "make",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if VIDEO_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def _make(tmp_path_factory, name, segments, **kw):

@@ -197,6 +197,7 @@ def test_python_m_fastloop_real_subprocess(looped_clip):
     assert res.stderr == ""  # not a terminal: no progress bar
 
 
+@pytest.mark.slow
 def test_demo_runs(tmp_path):
     code, out, err = run(["demo", "--keep", str(tmp_path), "--format", "json"])
     assert code == 0, err

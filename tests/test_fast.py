@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 import fastloop
 from fastloop.cli import cli
-from fastloop.decode import packet_times
+from fastloop.ffmpeg import find_ffmpeg
 from fastloop.fingerprint import Fingerprint, fill_grid
-from fastloop.media import find_ffmpeg
 from fastloop.synth import make_video, score
+from fastloop.video import Video
 
 from .test_loops import NEGATIVE, POSITIVE
 
@@ -57,7 +57,7 @@ def test_fill_grid_against_reference():
 def test_packet_times_are_the_frames(videos):
     path, truth = videos("one splice", POSITIVE["one splice"])
     fp = fastloop.fingerprint(path)
-    packets = packet_times(path)
+    packets = Video(path).packets()
     np.testing.assert_allclose(packets.pts, fp.pts, atol=1e-9)
     assert packets.key[0] and 1 <= packets.key.sum() <= len(truth) // 250 + 1
 

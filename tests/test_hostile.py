@@ -26,9 +26,10 @@ from click.testing import CliRunner
 import fastloop
 from fastloop.cli import main
 from fastloop.errors import FastloopError, InputError
+from fastloop.ffmpeg import find_ffmpeg
 from fastloop.hashing import hamming
-from fastloop.media import find_ffmpeg, parse_probe
 from fastloop.synth import Play, make_video
+from fastloop.video import parse_probe
 
 from .conftest import child_pids
 
@@ -299,6 +300,7 @@ def test_unreadable_input_is_one_clear_error(tmp_path, request, make, message):
     no_new_children(before)
 
 
+@pytest.mark.slow
 def test_unreadable_input_real_subprocess(tmp_path):
     """``python -m fastloop``: exit 2, one line, for the files of a batch that fail."""
     text = _text(tmp_path, None)

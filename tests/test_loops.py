@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastloop
+from fastloop.ffmpeg import find_ffmpeg
 from fastloop.fingerprint import Fingerprint
 from fastloop.loops import LoopParams, search
-from fastloop.media import find_ffmpeg
 from fastloop.synth import Black, Freeze, Play, Still, copied_frames, make_video, score
 
 from . import reference as ref
@@ -310,16 +310,20 @@ def test_planted_copies_are_found_exactly(seed, copies, noise):
 
 
 def test_scan_never_decodes_the_video_again(corpus, monkeypatch):
-    # copies are confirmed and cut on the gray descriptors kept from the one decode
-    from fastloop import decode
-    from fastloop.errors import DecodeError
+    # copies are confirmed and cut on the gray descriptors kept from the one decode:
+    # a scan runs ffmpeg once to probe the file and once per decoded range, no more
+    import subprocess
 
     path, truth = corpus("one splice", POSITIVE["one splice"])
+    real, calls = subprocess.Popen, []
 
-    def broken(*args, **kwargs):
-        raise DecodeError("no second decode allowed")
+    def spy(args, *rest, **kwargs):
+        calls.append(list(args))
+        return real(args, *rest, **kwargs)
 
-    monkeypatch.setattr(decode, "grab", broken)
-    monkeypatch.setattr(decode, "read_frame", broken)
+    monkeypatch.setattr(subprocess, "Popen", spy)
     s = score(fastloop.scan(path).loops, truth)
     assert s["recall"] >= 0.99 and s["precision"] >= 0.995, s
+    probes = [c for c in calls if c[-2] == "-i"]
+    decodes = [c for c in calls if "rawvideo" in c]
+    assert len(probes) == 1 and len(decodes) == 1 and len(calls) == 2, calls

@@ -8,8 +8,10 @@ import pytest
 
 import fastloop
 from fastloop import decode as dec
+from fastloop import ffmpeg
 from fastloop.errors import DecodeError, InputError
-from fastloop.media import find_ffmpeg, input_url, parse_probe, probe
+from fastloop.ffmpeg import find_ffmpeg, input_url
+from fastloop.video import Video, parse_probe, probe
 
 from .conftest import child_pids
 
@@ -87,23 +89,6 @@ def test_bad_input_raises_input_error(tmp_path, request, make, message):
     assert child_pids() <= before
 
 
-def test_build_args_is_a_safe_fast_list():
-    args = dec.build_args("ffmpeg", "file:/v.mp4", 24, "/tmp/s.txt")
-    assert args[:5] == ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "level+error"]
-    joined = " ".join(args)
-    assert "scale=24:24:flags=area" in joined and "format=gray" in joined
-    assert joined.index("scale=") < joined.index("format=gray")
-    assert args[args.index("-fps_mode") + 1] == "passthrough"
-    assert args[args.index("-map") + 1].startswith("[")  # only the mapped video stream
-    assert "0:v:0" in args[args.index("-filter_complex") + 1]
-    assert args[args.index("-i") + 1] == "file:/v.mp4"
-    assert args[-1] == "pipe:"
-    ranged = dec.build_args("ffmpeg", "file:/v.mp4", 16, "/s", rng=dec.Range(20.0, 40.0), threads=1)
-    assert ranged[ranged.index("-ss") + 1] == f"{20.0 - dec.SEEK_MARGIN_S:.6f}"
-    assert r"lt(t\,40.0)" in ranged[ranged.index("-filter_complex") + 1]
-    assert ranged[ranged.index("-threads") + 1] == "1"
-
-
 def test_fingerprint_frames_and_timestamps(looped_clip):
     path, truth = looped_clip
     fp = fastloop.fingerprint(path)
@@ -139,8 +124,7 @@ def test_audio_is_ignored(audio_clip):
 def test_split_decode_equals_serial_decode(long_clip):
     path, truth = long_clip
     serial = fastloop.fingerprint(path, workers=1)
-    info = probe(path)
-    assert len(dec.plan_ranges(info, info.container, 2)) == 2
+    assert len(Video(path).plan(2)) == 2
     split = fastloop.fingerprint(path, workers=2)
     assert len(serial) == len(split) == len(truth)
     np.testing.assert_array_equal(split.hashes, serial.hashes)
@@ -168,7 +152,7 @@ def test_consumer_error_kills_and_reaps_ffmpeg(looped_clip):
 
 def test_ffmpeg_failure_is_a_decode_error(looped_clip, monkeypatch):
     # a filter that fails at run time: ffmpeg exits non-zero, we get its last line
-    real = dec.build_args
+    real = ffmpeg.decode_args
 
     def bad_args(*a, **kw):
         args = real(*a, **kw)
@@ -176,7 +160,7 @@ def test_ffmpeg_failure_is_a_decode_error(looped_clip, monkeypatch):
         args[i] = args[i].replace("format=gray", "format=no_such_format")
         return args
 
-    monkeypatch.setattr(dec, "build_args", bad_args)
+    monkeypatch.setattr(ffmpeg, "decode_args", bad_args)
     with pytest.raises(DecodeError) as err:
         fastloop.fingerprint(looped_clip[0])
     assert err.value.stderr_tail
@@ -195,6 +179,7 @@ def test_fingerprint_save_load_roundtrip(looped_clip, tmp_path):
         fastloop.Fingerprint.load(tmp_path / "junk.npz")
 
 
+@pytest.mark.slow
 def test_animated_gif_is_a_video_and_its_loop_is_found(tmp_path):
     # an animated GIF is the canonical looped clip: a 3 s clip played 4 times
     from fastloop.synth import Play, make_video, score
@@ -215,6 +200,7 @@ def test_animated_gif_is_a_video_and_its_loop_is_found(tmp_path):
     assert result.loops[0].occurrences[1].start_s == pytest.approx(75 / 25)
 
 
+@pytest.mark.slow
 def test_a_one_frame_gif_is_a_still_image(tmp_path):
     gif = tmp_path / "still.gif"
     subprocess.run(

@@ -23,9 +23,9 @@ import fastloop
 from fastloop import visual
 from fastloop.api import ScanResult
 from fastloop.cli import main
+from fastloop.ffmpeg import find_ffmpeg
 from fastloop.fingerprint import Fingerprint
 from fastloop.loops import Loop, LoopParams, Occurrence
-from fastloop.media import find_ffmpeg
 
 Image = pytest.importorskip("PIL.Image", reason="the plot extra is not installed")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
@@ -64,20 +64,6 @@ def decode_frame(path: str, index: int) -> np.ndarray:
 
 
 # --- frames by seeking ------------------------------------------------------------
-
-
-def test_seek_args_seek_before_input_and_pick_by_timestamp():
-    args = visual.seek_args("ffmpeg", "file:/v.mp4", 13.4, 12.0, 0.015, "/t/pts.txt")
-    assert args.index("-ss") < args.index("-i")  # input seeking: jump, then decode
-    assert args[args.index("-ss") + 1] == "12.000000"
-    assert "-copyts" in args and args[args.index("-frames:v") + 1] == "1"
-    vf = args[args.index("-vf") + 1]
-    assert vf == "select='gte(t,13.385000000)'"
-    assert args[args.index("-stats_enc_pre") + 1] == "/t/pts.txt"
-    assert args[-7:] == ["-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "pipe:"]
-    assert "-ss" not in visual.seek_args("ffmpeg", "u", 0.5, None, 0.01, "p")
-    thumbs = visual.seek_args("ffmpeg", "u", 5.0, 4.0, 0.01, "p", max_width=240)
-    assert thumbs[thumbs.index("-vf") + 1].endswith(",scale='min(iw,240)':-2")
 
 
 def test_frames_by_seeking_are_the_decoded_frames(looped_clip, scanned):
@@ -233,10 +219,7 @@ def test_loop_map_of_a_day_with_thousands_of_occurrences(tmp_path):
         108000, 3600.0, 3.0, (Occurrence(0, 0.0, 108000), Occurrence(113000, 113000 / 30, 108000))
     )
     result = ScanResult(fp, [big, hour], LoopParams())
-    t0 = time.perf_counter()
     counts, owner = visual.match_histogram(result, 720)
-    took = time.perf_counter() - t0
-    assert took < 20, took
     px = lambda t: int(t / 86400 * 720)  # noqa: E731
     assert counts[px(3 * 3600), px(20 * 3600)] > 0  # copies of the short clip, far apart
     assert owner[px(1800), px(1800 + 113000 / 30)] == 1  # the hour, 62.8 min later
@@ -346,13 +329,14 @@ def test_cli_scan_plot(looped_clip, tmp_path):
 def test_without_the_plot_extra_one_clear_line(looped_clip, monkeypatch, tmp_path, args):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
     monkeypatch.chdir(tmp_path)
-    t0 = time.perf_counter()
+    spawned = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: spawned.append(a) or 1 / 0)
     code, _out, err = run([a.replace("{v}", looped_clip[0]) for a in args])
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fastloop: error:")
     assert "pip install 'fastloop[plot]'" in lines[0]
-    assert time.perf_counter() - t0 < 5  # refused before any decoding
+    assert not spawned  # refused before any decoding
     assert not list(tmp_path.iterdir())
 
 
@@ -468,21 +452,10 @@ CHROMIUM_FLAGS = [
 
 
 def _chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing (root only)."""
+    """Debian's chromium (``.ci/run`` installs it; locally: ``apt-get install chromium``)."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe:
-        return exe
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("no chromium, and apt-get install chromium needs root on Debian")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        try:
-            subprocess.run(cmd, env=env, capture_output=True, check=True, timeout=1200)
-        except (OSError, subprocess.SubprocessError) as exc:
-            pytest.skip(f"no chromium, and `{' '.join(cmd)}` failed: {exc}")
-    exe = shutil.which("chromium")
     if not exe:
-        pytest.skip("apt-get installed chromium but there is no chromium on PATH")
+        pytest.skip("no chromium on PATH: apt-get install chromium to run the browser test")
     return exe
 
 

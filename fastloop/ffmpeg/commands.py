@@ -1,0 +1,139 @@
+"""Every ffmpeg command line fastloop runs, built here (pure functions: tested as lists).
+
+The ones that output something are built with ffmpeg-python, which escapes filter
+arguments; :func:`probe_args` has no output, which ffmpeg-python cannot express, so
+it is the one list written out. Common to all: ``-nostdin`` (ffmpeg must never read
+the terminal), ``-copyts`` (frame times as the file states them, so that a seek and a
+timestamp file agree), the first video stream only, and the input given as a
+``file:`` URL (see :func:`~fastloop.ffmpeg.binary.input_url`).
+"""
+
+from __future__ import annotations
+
+import ffmpeg as ffmpeg_python
+
+from .logs import TIMESTAMP_FORMAT
+
+#: Seconds decoded before a range's start, to make sure the seek lands before it.
+SEEK_MARGIN_S = 2.0
+#: Decoder options of ``--fast``: frames no other frame refers to (most B-frames)
+#: are not decoded at all. The missing frames are filled in from their neighbours.
+FAST_INPUT = {"skip_frame": "noref"}
+#: Stands for the input URL while ffmpeg-python builds the command line: it hashes
+#: every argument as UTF-8, which a file name that is not UTF-8 cannot be.
+_URL_SLOT = "\x00fastloop-input\x00"
+
+
+def _timestamps(stats_path: str) -> dict:
+    """Output options that write each frame's timestamp, as the file has it, to a file
+    (``-stats_enc_pre``: no measurable cost) and keep every frame as it comes."""
+    return {
+        "fps_mode": "passthrough",
+        "enc_time_base": "demux",
+        "stats_enc_pre": stats_path,
+        "stats_enc_pre_fmt": TIMESTAMP_FORMAT,
+    }
+
+
+def _compile(out, ffmpeg: str, url: str, loglevel: str, *extra: str) -> list[str]:
+    """The list of an ffmpeg-python output, the URL put back and the global options
+    first (ffmpeg-python appends them last; ffmpeg wants them before the input)."""
+    args = [url if a == _URL_SLOT else a for a in out.compile(cmd=ffmpeg)]
+    return [args[0], "-nostdin", "-hide_banner", "-loglevel", loglevel, *extra, *args[1:]]
+
+
+def probe_args(ffmpeg: str, url: str) -> list[str]:
+    """``ffmpeg -i URL`` with no output: ffmpeg prints what the file holds and stops."""
+    return [ffmpeg, "-hide_banner", "-nostdin", "-i", url]
+
+
+def decode_args(
+    ffmpeg: str,
+    url: str,
+    size: int,
+    stats_path: str,
+    *,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    threads: int | None = None,
+    loglevel: str = "level+error",
+    full_frame: tuple[int, int] | None = None,
+    fast: bool = False,
+) -> list[str]:
+    """The command line that decodes ``[start_s, end_s)`` (None: the file's start or
+    end) to raw ``size`` x ``size`` gray frames on stdout.
+
+    ``-fps_mode passthrough`` keeps ffmpeg from inventing duplicate frames (they
+    would look exactly like loops); ``scale=N:N:flags=area,format=gray`` was the
+    fastest chain that does not alias. The seek starts :data:`SEEK_MARGIN_S` early and
+    the ``select`` filter drops what is past the end; which early frames belong to the
+    range is decided from their timestamps, by the caller. ``full_frame=(w, h)``
+    outputs gray frames at that size instead (``buckets --exact``); ``fast`` decodes
+    less (:data:`FAST_INPUT`). ``-max_error_rate 1``: ffmpeg 7+ aborts when over 2/3
+    of the packets fail to decode, and a damaged file should yield the frames that
+    decode. ``-flush_packets 0``: otherwise every 576-byte frame is a write of its own.
+    """
+    in_kwargs: dict = {"copyts": None}
+    if fast:
+        in_kwargs.update(FAST_INPUT)
+    if threads is not None:
+        in_kwargs["threads"] = threads
+    if start_s is not None:
+        in_kwargs["ss"] = f"{max(0.0, start_s - SEEK_MARGIN_S):.6f}"
+    if end_s is not None:
+        in_kwargs["to"] = f"{end_s + SEEK_MARGIN_S:.6f}"
+    stream = ffmpeg_python.input(_URL_SLOT, **in_kwargs)["v:0"]
+    if end_s is not None:
+        stream = stream.filter("select", f"lt(t,{end_s!r})")
+    if full_frame is None:
+        stream = stream.filter("scale", size, size, flags="area")
+    else:
+        stream = stream.filter("scale", full_frame[0], full_frame[1])
+    stream = stream.filter("format", "gray")
+    out = stream.output(
+        "pipe:", format="rawvideo", pix_fmt="gray", flush_packets=0, **_timestamps(stats_path)
+    )
+    return _compile(out, ffmpeg, url, loglevel, "-max_error_rate", "1")
+
+
+def packets_args(ffmpeg: str, url: str) -> list[str]:
+    """The command line that lists every packet of the first video stream without
+    decoding it: the ``framecrc`` muxer prints one line per packet (timestamps, size,
+    flags, a checksum), about as fast as reading the file."""
+    out = ffmpeg_python.input(_URL_SLOT, copyts=None)["v:0"].output("pipe:", c="copy", f="framecrc")
+    return _compile(out, ffmpeg, url, "error")
+
+
+def frame_args(
+    ffmpeg: str,
+    url: str,
+    t_abs: float,
+    seek_s: float | None,
+    tol: float,
+    stats_path: str,
+    *,
+    max_width: int | None = None,
+) -> list[str]:
+    """The command line that outputs the first frame at or after ``t_abs - tol``, in
+    colour, as one PPM image (its size in the header).
+
+    ``seek_s`` (seconds from the start of the file, as ``-ss`` counts them) is where
+    ffmpeg jumps to before decoding; ``None`` decodes from the start. The ``select``
+    filter sees the same absolute time that ``-stats_enc_pre`` writes for the frame.
+    ``max_width`` scales the frame down to at most that width.
+    """
+    in_kwargs: dict = {"copyts": None}
+    if seek_s is not None and seek_s > 0:
+        in_kwargs["ss"] = f"{seek_s:.6f}"
+    stream = ffmpeg_python.input(_URL_SLOT, **in_kwargs)["v:0"]
+    stream = stream.filter("select", f"gte(t,{t_abs - tol:.9f})")
+    if max_width:
+        stream = stream.filter("scale", f"min(iw,{int(max_width)})", -2)
+    out = stream.output(
+        "pipe:",
+        f="image2pipe",
+        pix_fmt="rgb24",
+        **{"c:v": "ppm", "frames:v": 1},
+        **_timestamps(stats_path),
+    )
+    return _compile(out, ffmpeg, url, "error")

@@ -1,0 +1,149 @@
+"""Running ffmpeg: every child dies with fastloop, and a pipe of frames is read whole.
+
+Each child gets the parent-death signal (Linux ``PR_SET_PDEATHSIG``): if fastloop is
+killed, even by SIGKILL, the kernel kills its ffmpeg too. The ``prctl`` function is
+looked up once, in the parent: the code that runs in the child between fork and exec
+calls it and nothing else (no import, no lookup, which could wait forever on a lock
+another thread of the parent held at the fork).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from .logs import log_lines, read_tail
+
+#: Frames per batch handed on, and the most bytes a batch may hold (full frames for
+#: ``buckets --exact``).
+BATCH_FRAMES = 4096
+BATCH_BYTES = 16 << 20
+
+
+@functools.cache
+def _die_with_parent() -> Callable[[], None] | None:
+    """The function a child runs before exec, resolved here in the parent."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return None
+    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+
+    def child() -> None:  # pragma: no cover - runs in the child
+        prctl(pr_set_pdeathsig, sigkill)
+
+    return child
+
+
+def spawn(args: list[str], **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(args)`` with stdin closed and the parent-death signal."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.Popen(args, preexec_fn=_die_with_parent(), **kwargs)
+
+
+def run(args: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(args)``, output captured, with the parent-death signal."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(
+        args, capture_output=True, timeout=timeout, preexec_fn=_die_with_parent(), **kwargs
+    )
+
+
+def _grow_pipe(pipe, size: int = 1 << 20) -> None:
+    """Give the pipe a 1 MB buffer (Linux; 64 KB otherwise): ffmpeg keeps decoding
+    while Python is busy for a moment (loading numba's cache at the first batch)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ImportError, AttributeError, ValueError):
+        pass
+
+
+class FramePipe:
+    """One ffmpeg writing raw frames of ``frame_bytes`` to its stdout, its log to
+    ``errlog`` and its frames' timestamps to ``stats``; ``pump`` hands them on."""
+
+    def __init__(self, args: list[str], stats: str, errlog: str, frame_bytes: int):
+        self.args = args
+        self.stats = stats
+        self.errlog = errlog
+        self.frame_bytes = frame_bytes
+        self.proc: subprocess.Popen | None = None
+        self.frames = 0
+        self.error: BaseException | None = None
+        self.truncated_bytes = 0
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with open(self.errlog, "wb") as err:
+            self.proc = spawn(self.args, stdout=subprocess.PIPE, stderr=err, bufsize=0)
+        _grow_pipe(self.proc.stdout)
+
+    def pump(self, on_frames: Callable[[np.ndarray], None], stop: threading.Event) -> None:
+        """Read whole frames in large batches until EOF; never pass on a partial frame.
+        An exception (``on_frames``' own included) is kept in ``error``."""
+        assert self.proc is not None and self.proc.stdout is not None
+        per_batch = max(1, min(BATCH_FRAMES, BATCH_BYTES // self.frame_bytes))
+        buf = bytearray(self.frame_bytes * per_batch)
+        view = memoryview(buf)
+        have = 0
+        try:
+            while not stop.is_set():
+                got = self.proc.stdout.readinto(view[have:])
+                if not got:
+                    break
+                have += got
+                whole = have // self.frame_bytes
+                if whole and (have == len(buf) or whole >= min(64, per_batch)):
+                    n = whole * self.frame_bytes
+                    frames = np.frombuffer(buf, np.uint8, n).copy()
+                    on_frames(frames.reshape(whole, self.frame_bytes))
+                    self.frames += whole
+                    buf[: have - n] = buf[n:have]
+                    have -= n
+            whole = have // self.frame_bytes
+            if whole and not stop.is_set():
+                n = whole * self.frame_bytes
+                on_frames(np.frombuffer(buf, np.uint8, n).copy().reshape(whole, -1))
+                self.frames += whole
+                have -= n
+            self.truncated_bytes = have
+        except BaseException as exc:
+            self.error = exc
+
+    def stderr_tail(self, lines: int = 8) -> str:
+        return "\n".join(read_tail(self.errlog).strip().splitlines()[-lines:])
+
+    def errors(self, limit: int = 1 << 20, warnings: bool = False) -> list[str]:
+        """The error lines ffmpeg logged, prefixes off (``warnings``: the other lines)."""
+        try:
+            with open(self.errlog, "rb") as fh:
+                text = fh.read(limit).decode("utf-8", "replace")
+        except OSError:
+            return []
+        return log_lines(text, errors=not warnings)
+
+    def kill(self) -> None:
+        """Kill (if still running) and reap the child, and close its pipe."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.kill()
+            except ProcessLookupError:  # pragma: no cover - raced with its exit
+                pass
+        if proc.stdout is not None:
+            proc.stdout.close()
+        proc.wait()

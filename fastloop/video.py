@@ -1,0 +1,455 @@
+"""A video file as ffmpeg sees it: probed once, split into ranges, read by seeking.
+
+:class:`Video` is a path probed once (``ffmpeg -i``, no ffprobe needed); it knows
+whether a seek can be trusted (:attr:`Video.seekable`), how to split the file into
+time ranges decoded in parallel (:meth:`Video.plan`), every packet's time without
+decoding (:meth:`Video.packets`) and one full frame by seeking (:meth:`Video.frame`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from . import ffmpeg
+from .errors import DecodeError, InputError
+from .util import display_path, hms
+
+#: Containers whose index makes a seek land exactly on a keyframe; others
+#: (MPEG-TS, raw streams) are decoded by one process from start to end.
+SEEKABLE_FORMATS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi")
+#: Ranges shorter than this are not worth a process of their own.
+MIN_RANGE_S = 20.0
+#: Seconds to seek before a wanted full-resolution frame in files with an index (MP4,
+#: Matroska): the seek lands on the keyframe before it anyway...
+FRAME_SEEK_MARGIN_S = 1.0
+#: ...and in files without one (MPEG-TS, raw streams), where a seek lands on any
+#: packet: the decoder needs a keyframe before the wanted frame to show it intact.
+FRAME_SEEK_MARGIN_UNINDEXED_S = 12.0
+
+_IMAGE_FORMATS = re.compile(r"(_pipe|^image2)$")
+#: Image containers that hold animations: videos when they hold more than one frame.
+_ANIMATIONS = ("gif", "apng")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffmpeg says about the first video stream of a file."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    codec: str
+    pix_fmt: str
+    start_s: float = 0.0
+    video_streams: int = 1
+    container: str = ""
+
+    @property
+    def frames_estimate(self) -> int:
+        """Frame count from duration and rate; a guess for variable frame rate."""
+        if self.fps > 0 and self.duration_s > 0:
+            return max(1, round(self.duration_s * self.fps))
+        return 0
+
+    @property
+    def seekable(self) -> bool:
+        """Does the container have an index, so that a seek lands where it is asked?"""
+        return is_seekable(self.container)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_seekable(container: str) -> bool:
+    """Is ``container`` (ffmpeg's format names, comma-separated) one with an index?"""
+    return any(c in SEEKABLE_FORMATS for c in container.split(","))
+
+
+@dataclass(frozen=True)
+class Range:
+    """A half-open time range ``[start_s, end_s)`` of presentation timestamps."""
+
+    start_s: float | None = None
+    end_s: float | None = None
+
+
+def check_input(path: str | os.PathLike) -> Path:
+    """Refuse paths that cannot be a video before any process is spawned.
+
+    Only regular files pass: a FIFO or a device would block ffmpeg or feed it
+    endless data.
+    """
+    p = Path(os.fspath(path))
+    name = display_path(p)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except NotADirectoryError:
+        raise InputError(f"{name}: no such file (a parent is not a directory)") from None
+    except PermissionError:
+        raise InputError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{name}: is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{name}: not a regular file (a pipe, socket or device)")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{name}: permission denied")
+    if st.st_size == 0:
+        raise InputError(f"{name}: empty file")
+    return p
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)(?:, start: (-?\d+(?:\.\d+)?))?")
+_INPUT = re.compile(r"^Input #0, ([^,]+(?:,[^ ][^,]*)*), from")
+_STREAM = re.compile(r"^\s*Stream #0:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: Video: (.*)$")
+_SIZE = re.compile(r"(?:^|[ ,])(\d{1,6})x(\d{1,6})(?:[ ,\]]|$)")
+_RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)")
+
+
+def _parse_rate(text: str) -> float:
+    rates = {unit: float(v) * (1000 if k else 1) for v, k, unit in _RATE.findall(text)}
+    return rates.get("fps") or rates.get("tbr") or 0.0
+
+
+def parse_probe(path: str, stderr: str) -> VideoInfo:
+    """Parse the banner that ``ffmpeg -i FILE`` prints into a :class:`VideoInfo`."""
+    lines = stderr.splitlines()
+    fmt = ""
+    for line in lines:
+        m = _INPUT.match(line)
+        if m:
+            fmt = m.group(1)
+            break
+    videos = [
+        m.group(1) for m in map(_STREAM.match, lines) if m and "(attached pic)" not in m.group(1)
+    ]
+    if not videos:
+        raise InputError(f"{display_path(path)}: no video stream")
+    desc = videos[0]
+    head = fmt.split(",")[0] if fmt else ""
+    if head in _ANIMATIONS:
+        # an animated GIF or APNG is a video (the canonical looped clip); one frame is not
+        fps = _parse_rate(desc)
+        d = _DURATION.search(stderr)
+        if d and fps > 0:
+            hh, mm, ss, _ = d.groups()
+            if int(hh) * 3600 + int(mm) * 60 + float(ss) < 1.5 / fps:
+                raise InputError(f"{display_path(path)}: is a still image ({head}), not a video")
+    elif head and _IMAGE_FORMATS.search(head):
+        raise InputError(f"{display_path(path)}: is an image ({fmt}), not a video")
+    codec = desc.split(" ", 1)[0].rstrip(",")
+    if codec in ("", "none"):
+        raise InputError(
+            f"{display_path(path)}: the video stream's codec is unknown "
+            "(a damaged header, or a codec this ffmpeg does not know)"
+        )
+    parts = [p.strip() for p in re.split(r",(?![^(]*\))", desc)]
+    pix_fmt = parts[1].split("(")[0] if len(parts) > 1 else ""
+    size = _SIZE.search(desc)
+    width, height = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
+    duration = start = 0.0
+    m = _DURATION.search(stderr)
+    if m:
+        hh, mm, ss, st = m.groups()
+        duration = int(hh) * 3600 + int(mm) * 60 + float(ss)
+        start = float(st) if st else 0.0
+    elif (m2 := re.search(r"start: (-?\d+(?:\.\d+)?)", stderr)) is not None:
+        start = float(m2.group(1))
+    return VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        fps=_parse_rate(desc),
+        duration_s=duration,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        start_s=start,
+        video_streams=len(videos),
+        container=fmt,
+    )
+
+
+def probe(path: str | os.PathLike, exe: str | None = None) -> VideoInfo:
+    """Probe a video file with ``ffmpeg -i`` (ffprobe is not needed).
+
+    Raises :class:`InputError` for a missing file, a directory, an empty file, a file
+    ffmpeg cannot open, or a file without a video stream.
+
+    Examples
+    --------
+    >>> info = probe("clip.mp4")  # doctest: +SKIP
+    >>> info.width, info.height, info.fps
+    (640, 360, 30.0)
+    """
+    p = check_input(path)
+    url = ffmpeg.input_url(p)
+    try:
+        proc = ffmpeg.run(ffmpeg.probe_args(exe or ffmpeg.find_ffmpeg(), url), timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeError(
+            f"{display_path(p)}: ffmpeg took over 2 minutes to open the file"
+        ) from exc
+    # ffmpeg echoes the file name raw: a name holding a newline and "Stream #0:0:
+    # Video: ..." would forge banner lines, so it is blanked before parsing.
+    raw = proc.stderr.replace(os.fsencode(url), b"file:<input>")
+    err = raw.decode("utf-8", "replace")
+    if "Input #0" not in err:
+        raise InputError(f"{display_path(p)}: not a readable video ({ffmpeg.open_failure(err)})")
+    return parse_probe(str(p), err)
+
+
+@dataclass(frozen=True)
+class Packets:
+    """Every video packet's presentation time (seconds from the start of the video,
+    sorted, one per frame for frame-based codecs) and which of them are keyframes."""
+
+    pts: np.ndarray
+    key: np.ndarray
+
+
+#: stream, dts, pts, duration, size, checksum[, F=flags when not just "key"]
+_CRC_LINE = re.compile(
+    rb"^\d+,\s*-?\d+,\s*(-?\d+),\s*\d+,\s*\d+,\s*0x[0-9a-f]+(?:, F=0x([0-9a-f]+))?"
+)
+
+
+class Video:
+    """A local video file, probed once (lazily, at the first use of :attr:`info`).
+
+    Examples
+    --------
+    >>> v = Video("clip.mp4")  # doctest: +SKIP
+    >>> v.info.fps, v.seekable, len(v.plan(workers=2))
+    (30.0, True, 2)
+    """
+
+    def __init__(self, path: str | os.PathLike, info: VideoInfo | None = None):
+        self.path = os.fspath(path)
+        if info is not None:
+            self.__dict__["info"] = info
+
+    def __repr__(self) -> str:
+        return f"Video({display_path(self.path)!r})"
+
+    @cached_property
+    def exe(self) -> str:
+        return ffmpeg.find_ffmpeg()
+
+    @cached_property
+    def info(self) -> VideoInfo:
+        return probe(self.path, self.exe)
+
+    @property
+    def url(self) -> str:
+        return ffmpeg.input_url(self.path)
+
+    @property
+    def name(self) -> str:
+        """The path, safe to print (see :func:`~fastloop.util.display_path`)."""
+        return display_path(self.path)
+
+    @property
+    def seekable(self) -> bool:
+        return self.info.seekable
+
+    def plan(self, workers: int) -> list[Range]:
+        """Split the file into ``workers`` time ranges, or one range when splitting is
+        unsafe (a short file, one without an index, one that does not start at 0)."""
+        info = self.info
+        if (
+            workers <= 1
+            or info.duration_s < 2 * MIN_RANGE_S
+            or abs(info.start_s) > 1e-3
+            or not info.seekable
+        ):
+            return [Range()]
+        k = int(min(workers, info.duration_s // MIN_RANGE_S))
+        bounds = [round(info.duration_s * i / k, 3) for i in range(1, k)]
+        return [Range(s, e) for s, e in zip([None, *bounds], [*bounds, None], strict=True)]
+
+    def packets(self, stop: threading.Event | None = None) -> Packets:
+        """The time of every frame of the first video stream, without decoding any.
+
+        Read as ffmpeg's ``framecrc`` lines come, so memory holds the result only (16
+        bytes a frame). ``--fast`` needs it to know which frames it did not decode.
+        Packets without a timestamp are left out. Setting ``stop`` kills ffmpeg and
+        raises :class:`DecodeError`.
+        """
+        info = self.info
+        proc = ffmpeg.spawn(
+            ffmpeg.packets_args(self.exe, self.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        pts_parts, key_parts = [], []
+        tb = None
+        try:
+            assert proc.stdout is not None
+            rest = b""
+            while True:
+                block = proc.stdout.read1(1 << 22)
+                if not block:
+                    break
+                if stop is not None and stop.is_set():
+                    raise DecodeError("listing the video packets was stopped")
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                rest = block[cut:]
+                pts, key = [], []
+                for line in block[:cut].splitlines():
+                    if line.startswith(b"#"):
+                        if line.startswith(b"#tb 0:"):
+                            tb = Fraction(line.split(b":")[1].strip().decode())
+                        continue
+                    m = _CRC_LINE.match(line)
+                    if m:
+                        pts.append(int(m.group(1)))
+                        key.append(m.group(2) is None or int(m.group(2), 16) & 1)
+                pts_parts.append(np.array(pts, np.int64))
+                key_parts.append(np.array(key, bool))
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if proc.returncode != 0 or tb is None:
+            raise DecodeError(f"{self.name}: ffmpeg could not list the video packets")
+        pts = np.concatenate(pts_parts) if pts_parts else np.empty(0, np.int64)
+        key = np.concatenate(key_parts) if key_parts else np.empty(0, bool)
+        valid = pts > -(1 << 62)  # AV_NOPTS_VALUE
+        pts, key = pts[valid], key[valid]
+        order = np.argsort(pts, kind="stable")
+        pts, key = pts[order], key[order]
+        first = np.ones(len(pts), bool)
+        first[1:] = pts[1:] != pts[:-1]
+        secs = pts[first].astype(np.float64) * float(tb) - info.start_s
+        return Packets(pts=secs, key=key[first])
+
+    def frame(self, t: float, max_width: int | None = None) -> np.ndarray:
+        """The frame shown at ``t`` (seconds from the start of the video, as in
+        :attr:`Fingerprint.pts`), found by seeking, as RGB uint8[h, w, 3]; see
+        :func:`read_frame`."""
+        info = self.info
+        return read_frame(
+            self.path,
+            t,
+            start_s=info.start_s,
+            fps=info.fps,
+            indexed=info.seekable,
+            max_width=max_width,
+            exe=self.exe,
+        )
+
+
+_PPM = re.compile(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s")
+
+
+def _parse_ppm(data: bytes) -> np.ndarray:
+    m = _PPM.match(data)
+    if not m:
+        raise DecodeError("ffmpeg returned no picture")
+    w, h, maxval = (int(g) for g in m.groups())
+    need = w * h * 3
+    body = data[m.end() : m.end() + need]
+    if maxval != 255 or len(body) != need:
+        raise DecodeError(f"ffmpeg returned a truncated picture ({len(body)} of {need} bytes)")
+    return np.frombuffer(body, np.uint8).reshape(h, w, 3).copy()
+
+
+def _run_seek(args: list[str], stats: str, name: str) -> tuple[np.ndarray, float] | None:
+    try:
+        proc = ffmpeg.run(args, timeout=600)
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeError(f"{name}: ffmpeg took over 10 minutes to seek") from exc
+    if proc.returncode != 0:
+        raise DecodeError(
+            f"{name}: ffmpeg failed to seek (exit {proc.returncode})",
+            proc.stderr.decode("utf-8", "replace"),
+            proc.returncode,
+        )
+    if not proc.stdout:
+        return None
+    pts, tb = ffmpeg.read_timestamps(stats)
+    if not len(pts):
+        raise DecodeError(f"{name}: ffmpeg gave a frame without its timestamp")
+    return _parse_ppm(proc.stdout), int(pts[0]) * tb.numerator / tb.denominator
+
+
+def read_frame(
+    path: str | os.PathLike,
+    t: float,
+    *,
+    start_s: float = 0.0,
+    fps: float = 0.0,
+    indexed: bool = True,
+    max_width: int | None = None,
+    exe: str | None = None,
+) -> np.ndarray:
+    """The frame shown at time ``t``, found by seeking, as RGB uint8[h, w, 3].
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A local video file.
+    t : float
+        The frame's presentation time in seconds from the start of the video, as in
+        :attr:`Fingerprint.pts <fastloop.fingerprint.Fingerprint.pts>`.
+    start_s : float
+        The video's start time (``Fingerprint.info["start_s"]``): ``t + start_s`` is
+        the frame's timestamp in the file.
+    fps : float
+        Nominal frame rate: a frame is accepted when its timestamp is within 0.45
+        frame intervals of the wanted one (10 ms when the rate is unknown).
+    indexed : bool
+        The container has an index (MP4, Matroska): a short seek margin is enough.
+    max_width : int, optional
+        Scale the frame down to at most this width (thumbnails).
+
+    Raises
+    ------
+    DecodeError
+        ffmpeg failed, or the video has no frame at that time.
+
+    Examples
+    --------
+    >>> fp = fastloop.fingerprint("clip.mp4")  # doctest: +SKIP
+    >>> read_frame("clip.mp4", fp.pts[400], start_s=fp.info["start_s"]).shape  # doctest: +SKIP
+    (1080, 1920, 3)
+    """
+    exe = exe or ffmpeg.find_ffmpeg()
+    name = display_path(path)
+    tol = min(0.45 / fps, 0.02) if fps > 0 else 0.01
+    tol = max(tol, 1e-4)
+    t_abs = float(t) + float(start_s)
+    margin = FRAME_SEEK_MARGIN_S if indexed else FRAME_SEEK_MARGIN_UNINDEXED_S
+    url = ffmpeg.input_url(path)
+    with tempfile.TemporaryDirectory(prefix="fastloop-seek-") as tmp:
+        stats = os.path.join(tmp, "pts.txt")
+        # seek first; if the seek landed past the frame (an imprecise container),
+        # decode from the start instead
+        for seek_s in (float(t) - margin, None):
+            args = ffmpeg.frame_args(exe, url, t_abs, seek_s, tol, stats, max_width=max_width)
+            got = _run_seek(args, stats, name)
+            if got is not None and abs(got[1] - t_abs) <= tol:
+                return got[0]
+            if seek_s is None or seek_s <= 0:
+                break
+    raise DecodeError(f"{name}: no frame at {hms(t)} ({t_abs:.6f} s in the file)")

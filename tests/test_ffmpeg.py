@@ -1,0 +1,128 @@
+"""Every ffmpeg command line, as a list (no ffmpeg runs here), and ffmpeg's outputs
+as fastloop reads them."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from fastloop import ffmpeg
+from fastloop.errors import DecodeError
+from fastloop.ffmpeg.commands import SEEK_MARGIN_S
+
+
+def test_decode_args_is_a_safe_fast_list():
+    args = ffmpeg.decode_args("ffmpeg", "file:/v.mp4", 24, "/tmp/s.txt")
+    assert args[:5] == ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "level+error"]
+    joined = " ".join(args)
+    assert "scale=24:24:flags=area" in joined and "format=gray" in joined
+    assert joined.index("scale=") < joined.index("format=gray")
+    assert args[args.index("-fps_mode") + 1] == "passthrough"
+    assert args[args.index("-map") + 1].startswith("[")  # only the mapped video stream
+    assert "0:v:0" in args[args.index("-filter_complex") + 1]
+    assert args[args.index("-i") + 1] == "file:/v.mp4"
+    assert args[args.index("-stats_enc_pre") + 1] == "/tmp/s.txt"
+    assert args[args.index("-max_error_rate") + 1] == "1"
+    assert args[-1] == "pipe:" and "-ss" not in args and "-to" not in args
+    ranged = ffmpeg.decode_args(
+        "ffmpeg", "file:/v.mp4", 16, "/s", start_s=20.0, end_s=40.0, threads=1
+    )
+    assert ranged.index("-ss") < ranged.index("-i")  # a seek of the input, not the output
+    assert ranged[ranged.index("-ss") + 1] == f"{20.0 - SEEK_MARGIN_S:.6f}"
+    assert ranged[ranged.index("-to") + 1] == f"{40.0 + SEEK_MARGIN_S:.6f}"
+    assert r"lt(t\,40.0)" in ranged[ranged.index("-filter_complex") + 1]
+    assert ranged[ranged.index("-threads") + 1] == "1"
+    # the seek never goes before the file's start
+    early = ffmpeg.decode_args("ffmpeg", "u", 8, "s", start_s=0.5)
+    assert early[early.index("-ss") + 1] == "0.000000"
+    fast = ffmpeg.decode_args("ffmpeg", "u", 8, "s", fast=True)
+    assert fast[fast.index("-skip_frame") + 1] == "noref" and fast.index(
+        "-skip_frame"
+    ) < fast.index("-i")
+    full = ffmpeg.decode_args("ffmpeg", "u", 0, "s", full_frame=(640, 360))
+    assert "scale=640:360" in full[full.index("-filter_complex") + 1]
+
+
+def test_a_file_name_that_is_not_utf8_reaches_ffmpeg_intact():
+    url = "file:/v/\udcff\udcfe.mp4"  # undecodable bytes, as os.fsdecode gives them
+    for args in (
+        ffmpeg.decode_args("ffmpeg", url, 24, "s"),
+        ffmpeg.packets_args("ffmpeg", url),
+        ffmpeg.frame_args("ffmpeg", url, 1.0, 0.5, 0.01, "s"),
+        ffmpeg.probe_args("ffmpeg", url),
+    ):
+        assert (args[args.index("-i") + 1] == url and args[1] == "-nostdin") or args[
+            2
+        ] == "-nostdin"
+
+
+def test_frame_args_seek_before_input_and_pick_by_timestamp():
+    args = ffmpeg.frame_args("ffmpeg", "file:/v.mp4", 13.4, 12.0, 0.015, "/t/pts.txt")
+    assert args.index("-ss") < args.index("-i")  # input seeking: jump, then decode
+    assert args[args.index("-ss") + 1] == "12.000000"
+    assert "-copyts" in args and args[args.index("-frames:v") + 1] == "1"
+    graph = args[args.index("-filter_complex") + 1]
+    assert r"select=gte(t\,13.385000000)" in graph and "scale" not in graph
+    assert args[args.index("-stats_enc_pre") + 1] == "/t/pts.txt"
+    assert args[args.index("-c:v") + 1] == "ppm" and args[args.index("-pix_fmt") + 1] == "rgb24"
+    assert args[args.index("-f") + 1] == "image2pipe" and args[-1] == "pipe:"
+    assert "-ss" not in ffmpeg.frame_args("ffmpeg", "u", 0.5, None, 0.01, "p")
+    thumbs = ffmpeg.frame_args("ffmpeg", "u", 5.0, 4.0, 0.01, "p", max_width=240)
+    assert r"scale=min(iw\,240):-2" in thumbs[thumbs.index("-filter_complex") + 1]
+
+
+def test_packets_args_copy_the_first_video_stream_to_framecrc():
+    args = ffmpeg.packets_args("ffmpeg", "file:/v.ts")
+    assert args[args.index("-map") + 1] == "0:v:0"
+    assert args[args.index("-c") + 1] == "copy" and args[args.index("-f") + 1] == "framecrc"
+    assert "-copyts" in args and args.index("-copyts") < args.index("-i")
+
+
+def test_probe_args_have_no_output():
+    assert ffmpeg.probe_args("ffmpeg", "file:/v.mp4") == [
+        "ffmpeg", "-hide_banner", "-nostdin", "-i", "file:/v.mp4",
+    ]  # fmt: skip
+
+
+def test_read_timestamps(tmp_path):
+    p = tmp_path / "pts.txt"
+    p.write_bytes(b"0 1/600\n20 1/600\n45 1/600\n6")
+    pts, tb = ffmpeg.read_timestamps(str(p), complete_only=True)
+    assert pts.tolist() == [0, 20, 45] and tb == Fraction(1, 600)
+    assert ffmpeg.last_timestamp(str(p)) == pytest.approx(45 / 600)
+    # many lines, across the 4 MB slices the parser reads
+    lines = b"".join(b"%d 1/90000\n" % (i * 3003) for i in range(600_000))
+    p.write_bytes(lines)
+    pts, tb = ffmpeg.read_timestamps(str(p))
+    np.testing.assert_array_equal(pts, np.arange(600_000) * 3003)
+    p.write_bytes(b"0 1/600\n20 1/1000\n")
+    with pytest.raises(DecodeError, match="time base"):
+        ffmpeg.read_timestamps(str(p))
+    missing = str(tmp_path / "none.txt")
+    assert len(ffmpeg.read_timestamps(missing, complete_only=True)[0]) == 0
+    with pytest.raises(FileNotFoundError):
+        ffmpeg.read_timestamps(missing)
+    assert ffmpeg.last_timestamp(missing) is None
+
+
+def test_reason_and_log_lines():
+    tail = (
+        "[vist#0:0/h264 @ 0x55] [dec:h264 @ 0x56] Invalid NAL unit size\n"
+        "[out#0/rawvideo @ 0x57] Nothing was written into output file\n"
+        "Conversion failed!\n"
+    )
+    assert ffmpeg.reason(tail) == "Invalid NAL unit size"
+    assert ffmpeg.reason("") == ""
+    log = "[h264 @ 0x1] [error] bad slice\n[h264 @ 0x1] [warning] odd header\n"
+    from fastloop.ffmpeg.logs import log_lines
+
+    assert log_lines(log) == ["bad slice"]
+    assert log_lines(log, errors=False) == ["odd header"]
+
+
+def test_open_failure_says_why_in_one_line():
+    err = "[mov,mp4 @ 0x1] moov atom not found\n[in#0 @ 0x2] Error opening input: Invalid data\n"
+    assert ffmpeg.open_failure(err) == (
+        "the MP4/MOV index (moov atom) is missing: truncated or unfinished; Invalid data"
+    )
+    assert ffmpeg.open_failure("") == "unknown error"
