@@ -1,24 +1,24 @@
 """The library API: fingerprint a video, find its loops, the blog's buckets and sweep.
 
-Heavy modules (numba kernels, the ffmpeg pipe) are imported inside the functions, so
-``import fastloop`` stays cheap.
+A thin facade: decoding and hashing live in :mod:`fastloop.pipeline`, the search in
+:mod:`fastloop.loops`, the outputs in :mod:`fastloop.outputs`. Heavy modules (numba
+kernels, ffmpeg-python) are imported inside the functions, so ``import fastloop``
+stays cheap. Messages go to the ``logging.getLogger("fastloop")`` logger.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fingerprint import Descriptors, Fingerprint
-from .hashing import check_hash_size, words_for
+from .fingerprint import Fingerprint
+from .hashing import check_hash_size
 from .loops import Loop, LoopParams
-from .settings import FAST_MAX_FILL
-from .util import display_path
 
 ProgressFn = Callable[[int, int], None]
 
@@ -38,9 +38,9 @@ def fingerprint(
     progress: ProgressFn | None = None,
     *,
     workers: int | None = None,
-    log: Callable[[str], None] | None = None,
     cache: str | os.PathLike | None = None,
     fast: bool = False,
+    executor: Executor | None = None,
 ) -> Fingerprint:
     """Decode a video and average-hash every frame.
 
@@ -59,15 +59,20 @@ def fingerprint(
     workers : int, optional
         ffmpeg processes to decode with (default: one per core).
     cache : str or PathLike, optional
-        A folder for checkpoints (see :mod:`fastloop.cache`): the fingerprint is
+        A folder for checkpoints (see :mod:`fastloop.checkpoint`): the fingerprint is
         written as it goes, an interrupted call resumes where it stopped, and a
         finished one is returned at once.
     fast : bool, default False
-        Decode only the frames that other frames refer to, without deblocking
-        (``-skip_frame noref -skip_loop_filter all``): typically 1.3-2x faster on
-        H.264 with B-frames. Every frame still gets a hash: a frame that was not
-        decoded takes its nearest decoded neighbour's, and ``Fingerprint.decoded``
-        says which is which. Streams without timestamps are decoded in full.
+        Decode only the frames that other frames refer to (``-skip_frame noref``):
+        fewer frames to decode on H.264/HEVC with B-frames, no gain without them (see
+        ``bench/FAST.md`` for what it saves). Every frame still gets a hash: a frame
+        that was not decoded takes its nearest decoded neighbour's, and
+        ``Fingerprint.decoded`` says which is which. Streams without timestamps are
+        decoded in full.
+    executor : concurrent.futures.Executor, optional
+        Run the decode as range tasks of about 10 minutes on this executor (a process
+        pool, or a Dask cluster's ``client.get_executor()``) and merge the parts: see
+        :mod:`fastloop.pipeline`. ``workers`` and ``cache`` do not apply.
 
     Returns
     -------
@@ -79,275 +84,19 @@ def fingerprint(
     >>> fp.hashes.shape
     (1800, 9)
     """
-    size = _check_size(hash_size)
-    t0 = time.perf_counter()
-    if not fast:
-        return _decode_and_hash(path, size, progress, workers, log, cache, t0, False)
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .errors import DecodeError
-    from .video import Video, check_input
-
-    check_input(path)
-    video = Video(path)
-    stop = threading.Event()
-    with ThreadPoolExecutor(1, thread_name_prefix="fastloop-packets") as pool:
-        lister = pool.submit(video.packets, stop)
-        try:
-            fp = _decode_and_hash(video, size, progress, workers, log, cache, t0, True)
-            try:
-                packets = lister.result()
-            except DecodeError:
-                packets = None
-        finally:
-            stop.set()
-    dense = _onto_grid(fp, packets) if packets is not None else None
-    if dense is not None:
-        return dense
-    fp = _decode_and_hash(video, size, progress, workers, log, cache, t0, False)
-    fp.warnings.append(
-        "--fast: the frames' timestamps do not match the stream's packets: "
-        "every frame was decoded instead"
-    )
-    return fp
-
-
-def _decode_and_hash(video, size, progress, workers, log, cache, t0, fast) -> Fingerprint:
-    from .decode import _SeekMissed
+    from . import pipeline
+    from .hashers import AverageHash
     from .video import Video
 
-    if not isinstance(video, Video):
-        video = Video(video)
-    if cache is not None:
-        return _fingerprint_cached(video, size, progress, workers, log, cache, t0, fast)
-    try:
-        return _fingerprint_once(video, size, progress, workers, log, t0, fast)
-    except _SeekMissed:
-        return _fingerprint_once(video, size, progress, 1, log, t0, fast)
-
-
-def _onto_grid(fp: Fingerprint, packets) -> Fingerprint | None:
-    """The fingerprint of a ``--fast`` decode on the video's full frame grid (see
-    :func:`~fastloop.fingerprint.fill_grid`); None when the decoded frames' times do
-    not fit the packets' (then the caller decodes everything)."""
-    from .fingerprint import fill_grid
-
-    grid = packets.pts
-    src, decoded, unmatched = fill_grid(fp.pts, grid)
-    if len(fp) == 0 or unmatched > 0.01 * len(fp) or decoded.sum() < 0.95 * len(fp):
-        return None
-    contrast = fp.contrast[src]
-    gap = np.abs(np.arange(len(grid)) - np.flatnonzero(decoded)[_nearest_rank(decoded)])
-    contrast[gap > FAST_MAX_FILL] = 0
-    info = dict(fp.info)
-    info["fast"] = {"decoded_frames": int(decoded.sum()), "frames": len(grid)}
-    if decoded.all():  # no B-frames to skip: an ordinary fingerprint
-        fp.info = info
-        return fp
-    return Fingerprint(
-        hashes=fp.hashes[src],
-        pts=grid,
-        contrast=contrast,
-        desc=_interpolated(fp.desc, src, decoded, grid),
-        hash_size=fp.hash_size,
-        info=info,
-        warnings=fp.warnings,
-        decoded=decoded,
-    )
-
-
-def _interpolated(desc, src, decoded, grid, chunk: int = 1 << 18) -> np.ndarray:
-    """Gray descriptors on the full frame grid (``--fast``): a decoded frame keeps its
-    own, a skipped one the mean of the decoded frames before and after it, weighted by
-    time. Where footage moves smoothly that is close to the frame's own picture, so
-    copies are judged as at full rate; across a cut it is a blend that matches
-    neither side, so the cut is not moved onto a skipped frame."""
-    n = len(grid)
-    where = np.flatnonzero(decoded)
-    out = np.empty((n, desc.shape[1]), np.uint8)
-    for lo in range(0, n, chunk):
-        i = np.arange(lo, min(n, lo + chunk))
-        nxt = np.minimum(np.searchsorted(where, i), len(where) - 1)
-        prv = np.where(decoded[i], nxt, np.maximum(nxt - 1, 0))
-        p, q = where[prv], where[nxt]
-        span = grid[q] - grid[p]
-        w = np.where(span > 0, (grid[i] - grid[p]) / np.where(span > 0, span, 1), 0.0)
-        w = np.clip(w, 0.0, 1.0)[:, None]
-        mix = (1 - w) * desc[src[p]] + w * desc[src[q]]
-        out[i] = np.rint(mix).astype(np.uint8)
-    return out
-
-
-def _nearest_rank(decoded: np.ndarray) -> np.ndarray:
-    """For every frame, the rank (among decoded frames) of the nearest decoded one."""
-    where = np.flatnonzero(decoded)
-    i = np.arange(len(decoded))
-    after = np.minimum(np.searchsorted(where, i), len(where) - 1)
-    before = np.maximum(after - 1, 0)
-    return np.where(np.abs(where[before] - i) < np.abs(where[after] - i), before, after)
-
-
-def _fingerprint_cached(video, size, progress, workers, log, cache, t0, fast) -> Fingerprint:
-    from .cache import Checkpoint
-    from .decode import _SeekMissed, decode
-    from .hashing import hash_frames
-    from .video import check_input
-
-    check_input(video.path)
-    ck = Checkpoint(cache, video.path, size, "fast" if fast else "")
-    done = ck.finished()
-    if done is not None:
-        if log:
-            log(f"cache: {display_path(ck.final_path)} is complete, no decode needed")
-        done.info.setdefault("timing", {})
-        done.info["timing"] = {"decode_s": 0.0, "hash_s": 0.0}
-        return done
-    info = video.info
-    check_budget(info, size)
-    _warm_kernels(size)
-    if workers is None:
-        workers = os.cpu_count() or 1
-    for attempt in range(2):
-        plan = ck.plan(video.plan(workers if attempt == 0 else 1))
-        todo = ck.todo(plan)
-        already = ck.frames_done(plan)
-        if log and already:
-            log(f"cache: resuming after {already} frames from {display_path(ck.dir)}")
-        ck.begin(todo)
-        hash_time = [0.0]
-
-        def on_frames(i: int, frames: np.ndarray, hash_time=hash_time) -> None:
-            t = time.perf_counter()
-            h, c, d = hash_frames(frames.reshape(len(frames), size, size))
-            hash_time[0] += time.perf_counter() - t
-            ck.add(i, h, c, d)
-
-        def report(d: int, total: int, already=already) -> None:
-            if progress is not None:
-                progress(d + already, total)
-
-        try:
-            dec = decode(
-                video,
-                size,
-                on_frames,
-                progress=report,
-                log=log,
-                ranges=[rng for _, rng in todo],
-                on_start=ck.on_start,
-                on_stop=ck.flush_all,
-                fast=fast,
-            )
-        except _SeekMissed:
-            if attempt:
-                raise
-            ck.clear()  # this file cannot be split by seeking: start over in one range
-            continue
-        meta = info.to_dict()
-        meta["timing"] = {"decode_s": time.perf_counter() - t0, "hash_s": hash_time[0]}
-        fp = ck.finish(plan, meta, info.start_s)
-        fp.warnings = dec.warnings
-        return fp
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _warm_kernels(size: int) -> None:
-    """Load numba and the hash kernel's cached code in a thread, while ffmpeg starts:
-    otherwise the first batch waits for it and ffmpeg stalls on a full pipe."""
-
-    def warm() -> None:
-        try:
-            from .hashing import hash_frames
-
-            hash_frames(np.zeros((1, size, size), np.uint8))
-        except Exception:
-            pass
-
-    threading.Thread(target=warm, daemon=True).start()
-
-
-def check_budget(info, hash_size: int, memory_bytes: int | None = None) -> None:
-    """Refuse, before any allocation, a video whose hashes would not fit in memory."""
-    from .errors import InputError
-
-    if memory_bytes is None:
-        try:
-            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-            return
-    per_frame = words_for(hash_size) * 8 + 1 + 8  # hash words, contrast, timestamp
-    need = 2 * info.frames_estimate * per_frame  # the final concatenation doubles it
-    if need > 0.8 * memory_bytes:
-        raise InputError(
-            f"{display_path(info.path)}: ~{info.frames_estimate:,} frames need "
-            f"{need / 2**30:.1f} GiB for {hash_size}x{hash_size} hashes, more than this machine's "
-            f"{memory_bytes / 2**30:.1f} GiB: use a smaller --hash-size or split the video"
-        )
-
-
-def _fingerprint_once(video, size, progress, workers, log, t0, fast) -> Fingerprint:
-    from .decode import decode
-    from .hashing import hash_frames as hash_fn
-
-    parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-    hash_time = [0.0]
-    lock = threading.Lock()
-
-    def on_frames(r: int, frames: np.ndarray) -> None:
-        t = time.perf_counter()
-        h, c, d = hash_fn(frames.reshape(len(frames), size, size))
-        parts.setdefault(r, []).append((h, c))
-        desc.add(r, d)
-        with lock:
-            hash_time[0] += time.perf_counter() - t
-
-    info = video.info
-    check_budget(info, size)
-    _warm_kernels(size)
-    desc = Descriptors(size, info.frames_estimate)
-    try:
-        dec = decode(
-            video,
-            size,
-            on_frames,
-            workers=workers,
-            progress=progress,
-            log=log,
-            fast=fast,
-        )
-    except BaseException:
-        desc.close()
-        raise
-    # keep each range's own frames, batch by batch, into one array made beforehand,
-    # each batch freed once copied: the hashes exist once, plus one batch
-    total = sum(int(k.sum()) for k in dec.keep)
-    hashes = np.empty((total, words_for(size)), np.uint64)
-    contrast = np.empty(total, np.uint8)
-    put = 0
-    for r, keep in enumerate(dec.keep):
-        at = 0
-        batches = parts.pop(r, [])
-        batches.reverse()
-        while batches:
-            h, c = batches.pop()
-            k = keep[at : at + len(h)]
-            at += len(h)
-            if not k.all():
-                h, c = h[k], c[k]
-            hashes[put : put + len(h)] = h
-            contrast[put : put + len(h)] = c
-            put += len(h)
-            del h, c
-    meta = info.to_dict()
-    meta["timing"] = {"decode_s": time.perf_counter() - t0, "hash_s": hash_time[0]}
-    return Fingerprint(
-        hashes=hashes[:put],
-        pts=dec.pts,
-        contrast=contrast[:put],
-        desc=desc.finish(dec.keep),
-        hash_size=size,
-        info=meta,
-        warnings=dec.warnings,
+    hasher = AverageHash(_check_size(hash_size))
+    return pipeline.fingerprint(
+        Video(path),
+        hasher,
+        progress=progress,
+        workers=workers,
+        cache=cache,
+        fast=fast,
+        executor=executor,
     )
 
 
@@ -419,9 +168,9 @@ def scan(
     fp: Fingerprint | None = None,
     params: LoopParams | None = None,
     workers: int | None = None,
-    log: Callable[[str], None] | None = None,
     cache: str | os.PathLike | None = None,
     fast: bool = False,
+    executor: Executor | None = None,
     **kwargs,
 ) -> ScanResult:
     """Fingerprint ``path`` (or take ``fp``) and find its loops.
@@ -429,7 +178,7 @@ def scan(
     The hash proposes copies and the gray descriptor kept in the fingerprint confirms
     them and puts their boundaries on the frame (see :mod:`fastloop.verify`): the
     video is decoded once, and a fingerprint alone (``fp=``) gives the same loops.
-    ``fast`` decodes fewer frames (see :func:`fingerprint`).
+    ``fast``, ``executor``: see :func:`fingerprint`.
 
     Examples
     --------
@@ -446,7 +195,7 @@ def scan(
         if path is None:
             raise TypeError("scan() needs a path or a fingerprint")
         fp = fingerprint(
-            path, hash_size, progress, workers=workers, log=log, cache=cache, fast=fast
+            path, hash_size, progress, workers=workers, cache=cache, fast=fast, executor=executor
         )
         tm = fp.info.get("timing", {})
         timing["decode_s"] = tm.get("decode_s", 0.0)
@@ -481,7 +230,6 @@ def full_frame_buckets(
     progress: ProgressFn | None = None,
     *,
     min_size: int = 2,
-    log: Callable[[str], None] | None = None,
 ) -> tuple[list[np.ndarray], int]:
     """The blog's first attempt: groups of frames whose full gray pictures are
     byte-identical (a 128-bit BLAKE2 digest per frame, grouped in the numba table).
@@ -501,7 +249,7 @@ def full_frame_buckets(
             d[i] = np.frombuffer(hashlib.blake2b(f.data, digest_size=16).digest(), np.uint64)
         digests.append(d)
 
-    decode(path, 0, on_frames, progress=progress, full_frame=True, log=log)
+    decode(path, 0, on_frames, progress=progress, full_frame=True)
     keys = np.concatenate(digests) if digests else np.empty((0, 2), np.uint64)
     return exact_buckets(keys, min_size), len(keys)
 

@@ -6,13 +6,11 @@ Command bodies hold no algorithm, and import the API inside each command so that
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import logging
 import os
 import sys
 import threading
-import time
 
 import click
 
@@ -24,82 +22,103 @@ DEFAULT_SIZES = "8,12,16,20,24,32,48,64"
 
 
 class Progress:
-    """A thread-safe progress line on stderr: frames, fps, percentage and ETA."""
+    """A tqdm bar on stderr fed by the library's ``progress(done, total)`` callback,
+    which worker threads call; ``run`` remembers the count for the message shown if
+    the command is interrupted."""
 
-    def __init__(self, label: str, enabled: bool):
-        self.label = label
-        self.enabled = enabled
-        self.start = time.perf_counter()
-        self.last = 0.0
+    def __init__(self, label: str, enabled: bool, run: Run):
+        from tqdm import tqdm
+
+        self.run = run
         self.lock = threading.Lock()
-        self.shown = False
+        self.bar = tqdm(
+            desc=label,
+            unit=" frames",
+            disable=not enabled,
+            file=sys.stderr,
+            mininterval=0.2,
+            dynamic_ncols=True,
+            bar_format="{desc} {percentage:3.0f}%|{bar:24}| {n}/{total} frames "
+            "{rate_fmt} ETA {remaining}",
+        )
 
     def __call__(self, done: int, total: int) -> None:
-        _STATE["done"], _STATE["total"] = done, total
-        if not self.enabled:
-            return
-        now = time.perf_counter()
+        self.run.done, self.run.total = done, total
         with self.lock:
-            if now - self.last < 0.2 and done < total:
-                return
-            self.last = now
-            elapsed = max(now - self.start, 1e-9)
-            fps = done / elapsed
-            if total > 0:
-                frac = min(done / total, 1.0)
-                eta = (total - done) / fps if fps > 0 and done < total else 0.0
-                bar = "#" * int(frac * 24)
-                text = (
-                    f"\r{self.label} [{bar:<24}] {frac:4.0%} {done}/{total} frames "
-                    f"{fps:,.0f} fps ETA {hms(eta)[:8]} "
-                )
-            else:
-                text = f"\r{self.label} {done} frames {fps:,.0f} fps "
-            sys.stderr.write(text)
-            sys.stderr.flush()
-            self.shown = True
+            if total and self.bar.total != total:
+                self.bar.total = total
+            self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
-        if self.enabled and self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-#: What the running command is working on, for the message when it is interrupted.
-_STATE: dict = {"item": None, "cache": None, "done": 0, "total": 0}
+        self.bar.close()
 
 
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C (ffmpeg stopped, work kept) but exit status 143."""
 
 
-class Ctx:
-    def __init__(self, progress: bool, verbose: int, quiet: bool):
+class Run:
+    """One invocation: its options, and what it is working on (for the message when
+    it is interrupted: which video, which checkpoint folder, how far)."""
+
+    def __init__(self) -> None:
+        self.progress = True
+        self.quiet = False
+        self.item: str | None = None
+        self.cache: str | None = None
+        self.done = 0
+        self.total = 0
+        self.terminated = False
+
+    def configure(self, progress: bool, verbose: int, quiet: bool) -> None:
         self.progress = progress and not quiet and sys.stderr.isatty()
-        self.verbose = verbose
         self.quiet = quiet
+        _log_to_stderr(0 if quiet else verbose)
 
-    @property
-    def resume_hint(self):
-        return _STATE["item"], _STATE["cache"]
-
-    @resume_hint.setter
-    def resume_hint(self, value) -> None:
-        _STATE["item"], _STATE["cache"] = value
+    def working_on(self, item: str, cache: str | None) -> None:
+        self.item, self.cache = item, cache
 
     def bar(self, label: str) -> Progress:
-        return Progress(label, self.progress)
-
-    def log(self, msg: str) -> None:
-        if self.verbose and not self.quiet:
-            click.echo(msg, err=True)
+        return Progress(label, self.progress, self)
 
     def warn(self, msg: str) -> None:
         if not self.quiet:
             click.echo(f"fastloop: warning: {msg}", err=True)
 
+    def interrupted_message(self, signal_name: str) -> str:
+        where = f" after {self.done} of ~{self.total} frames" if self.done else ""
+        msg = f"fastloop: {signal_name}{where}"
+        if self.item and self.cache:
+            msg += f"; what was decoded is saved in {display_path(self.cache)}: "
+            msg += "run the same command to resume"
+        elif self.item:
+            msg += "; add --cache DIR to make a long scan resumable"
+        return msg
 
-pass_ctx = click.make_pass_decorator(Ctx)
+
+class _Stderr(logging.Handler):
+    """The ``fastloop`` logger's messages on the current stderr (click's, in tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _log_to_stderr(verbose: int) -> None:
+    """``-v``: the library's INFO messages (ffmpeg command lines and warnings, the
+    checkpoint), ``-vv``: DEBUG too; otherwise warnings are the CLI's own lines."""
+    logger = logging.getLogger("fastloop")
+    for h in [h for h in logger.handlers if isinstance(h, _Stderr)]:
+        logger.removeHandler(h)
+    if verbose:
+        logger.addHandler(_Stderr())
+        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        logger.propagate = False
+    else:
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+
+pass_ctx = click.make_pass_decorator(Run)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,113 +143,15 @@ def cli(ctx: click.Context, no_progress: bool, verbose: int, quiet: bool) -> Non
     or not), 2 bad usage or unreadable input, 1 unexpected failure, 130 interrupted.
     FASTLOOP_DEBUG=1 shows tracebacks; FASTLOOP_FFMPEG picks the ffmpeg binary.
     """
-    ctx.obj = Ctx(not no_progress, verbose, quiet)
+    if not isinstance(ctx.obj, Run):
+        ctx.obj = Run()
+    ctx.obj.configure(not no_progress, verbose, quiet)
 
 
 def _params(max_distance, min_length):
     from .loops import LoopParams
 
     return LoopParams(max_distance=max_distance, min_length_s=min_length)
-
-
-def _write(text: str, output: str | None) -> None:
-    if output:
-        tmp = f"{output}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    else:
-        click.echo(text, nl=False)
-
-
-def format_text(result, max_rows: int = 20, cuts: bool = False) -> str:
-    """Verdict line, then per loop a summary (footage length, plays, typical period,
-    first and last play, share of the video) and its occurrences: every one with
-    ``cuts``, else the first ``max_rows``."""
-    out = io.StringIO()
-    info = result.fingerprint.info
-    name = display_path(os.path.basename(str(info.get("path", ""))))
-    if not result.looped:
-        frames = len(result.fingerprint)
-        out.write(f"{name}: no loops found ({frames} frames, {_duration_s(result):.1f} s)\n")
-        return out.getvalue()
-    n = len(result.loops)
-    total = max(1, len(result.fingerprint))
-    fps = result.fingerprint.fps or 30.0
-    out.write(
-        f"{name}: looped: {n} loop{'s' if n != 1 else ''}, "
-        f"{result.repeated_s:.1f} s of repeated footage\n"
-    )
-    for i, lp in enumerate(result.loops, 1):
-        occ = lp.occurrences
-        share = 100.0 * lp.frames / total
-        first, last = occ[0], occ[-1]
-        out.write(
-            f"loop {i}: {hms(lp.length_s)} of footage ({lp.length_frames} frames) plays "
-            f"{len(occ)} times, {share:.1f}% of the video, mean distance "
-            f"{lp.mean_distance:.1f} bits\n"
-        )
-        if len(occ) > 2:
-            out.write(
-                f"  typical period {hms(lp.period_frames / fps)}; first play at "
-                f"{hms(first.start_s)}, last at {hms(last.start_s)}\n"
-            )
-        out.write(
-            f"  {'#':>5}  {'start':<12}  {'frame':>8}  {'frames':>7}  {'footage frames':<15}\n"
-        )
-        rows = occ if cuts else occ[:max_rows]
-        for k, o in enumerate(rows, 1):
-            span = f"{o.offset_frames}-{o.offset_frames + o.length_frames - 1}"
-            out.write(
-                f"  {k:>5}  {hms(o.start_s):<12}  {o.start_frame:>8}  {o.length_frames:>7}  "
-                f"{span:<15}\n"
-            )
-        if len(rows) < len(occ):
-            more = len(occ) - len(rows)
-            out.write(f"  ... {more} more (--cuts lists every one; so do csv and json)\n")
-    return out.getvalue()
-
-
-def _duration_s(result) -> float:
-    return float(result.to_dict()["duration_s"])
-
-
-def format_csv(results) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(
-        [
-            "video",
-            "loop",
-            "occurrence",
-            "start_frame",
-            "start_s",
-            "length_frames",
-            "offset_frames",
-            "loop_length_frames",
-            "loop_length_s",
-            "mean_distance",
-        ]
-    )
-    for r in results:
-        name = display_path(os.path.basename(str(r.fingerprint.info.get("path", ""))))
-        for i, lp in enumerate(r.loops, 1):
-            for k, occ in enumerate(lp.occurrences, 1):
-                w.writerow(
-                    [
-                        name,
-                        i,
-                        k,
-                        occ.start_frame,
-                        f"{occ.start_s:.6f}",
-                        occ.length_frames,
-                        occ.offset_frames,
-                        lp.length_frames,
-                        f"{lp.length_s:.6f}",
-                        f"{lp.mean_distance:.3f}",
-                    ]
-                )
-    return out.getvalue()
 
 
 @cli.command()
@@ -314,7 +235,7 @@ def format_csv(results) -> str:
 )
 @pass_ctx
 def scan(
-    ctx: Ctx,
+    ctx: Run,
     videos,
     hash_size,
     max_distance,
@@ -353,7 +274,7 @@ def scan(
     failed = 0
     jobs = [("fp", f) for f in fingerprints] + [("video", v) for v in videos]
     if plot:
-        from .visual import require_plot
+        from .outputs.frames import require_plot
 
         if len(jobs) != 1:
             raise click.UsageError("--plot draws one video: give one VIDEO or --from-fingerprint")
@@ -364,16 +285,15 @@ def scan(
                 fp = Fingerprint.load(item)
                 r = api_scan(fp=fp, params=params)
             else:
-                bar = ctx.bar(os.path.basename(item))
+                bar = ctx.bar(display_path(os.path.basename(item)))
                 try:
-                    ctx.resume_hint = (item, cache)
+                    ctx.working_on(item, cache)
                     r = api_scan(
                         item,
                         hash_size,
                         bar,
                         params=params,
                         workers=workers,
-                        log=ctx.log,
                         cache=cache,
                         fast=fast,
                     )
@@ -387,16 +307,11 @@ def scan(
                 raise
             failed += 1
             click.echo(f"fastloop: error: {exc}", err=True)
-    if fmt == "json":
-        docs = [r.to_dict() for r in results]
-        text = json.dumps(docs[0] if len(jobs) == 1 else docs, indent=2) + "\n"
-    elif fmt == "csv":
-        text = format_csv(results)
-    else:
-        text = "".join(format_text(r, cuts=cuts) for r in results)
-    _write(text, output)
+    from . import outputs
+
+    outputs.write(outputs.render(results, fmt, cuts=cuts, one=len(jobs) == 1), output)
     if plot and results:
-        from .visual import save_loop_map
+        from .outputs.plots import save_loop_map
 
         save_loop_map(results[0], plot)
     if failed:
@@ -424,7 +339,7 @@ def scan(
     help="Decode only the frames other frames refer to (see `fastloop scan --fast`).",
 )
 @pass_ctx
-def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache, fast) -> None:
+def fingerprint(ctx: Run, video, output, hash_size, workers, cache, fast) -> None:
     """Hash every frame of VIDEO and save hashes + timestamps to one .npz file.
 
     Scanning the saved file (`fastloop scan --from-fingerprint FILE`) with other
@@ -432,12 +347,10 @@ def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache, fast) -> Non
     """
     from .api import fingerprint as api_fingerprint
 
-    bar = ctx.bar(os.path.basename(video))
+    bar = ctx.bar(display_path(os.path.basename(video)))
     try:
-        ctx.resume_hint = (video, cache)
-        fp = api_fingerprint(
-            video, hash_size, bar, workers=workers, log=ctx.log, cache=cache, fast=fast
-        )
+        ctx.working_on(video, cache)
+        fp = api_fingerprint(video, hash_size, bar, workers=workers, cache=cache, fast=fast)
     finally:
         bar.close()
     for w in fp.warnings:
@@ -445,7 +358,8 @@ def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache, fast) -> Non
     fp.save(output)
     if not ctx.quiet:
         skipped = f" ({int(fp.filled.sum())} not decoded)" if fp.decoded is not None else ""
-        click.echo(f"{output}: {len(fp)} frames{skipped}, {fp.hash_size}x{fp.hash_size} hashes")
+        size = f"{fp.hash_size}x{fp.hash_size}"
+        click.echo(f"{display_path(output)}: {len(fp)} frames{skipped}, {size} hashes")
 
 
 @cli.command()
@@ -465,7 +379,7 @@ def fingerprint(ctx: Ctx, video, output, hash_size, workers, cache, fast) -> Non
     help="Smallest bucket listed.",
 )
 @pass_ctx
-def buckets(ctx: Ctx, video, hash_size, exact, fmt, min_size) -> None:
+def buckets(ctx: Run, video, hash_size, exact, fmt, min_size) -> None:
     """The blog's method: group frames whose hashes are exactly equal.
 
     Exact buckets catch frozen frames, but miss most re-encoded copies (a copy sits
@@ -476,12 +390,12 @@ def buckets(ctx: Ctx, video, hash_size, exact, fmt, min_size) -> None:
     from .api import fingerprint as api_fingerprint
     from .api import full_frame_buckets
 
-    bar = ctx.bar(os.path.basename(video))
+    bar = ctx.bar(display_path(os.path.basename(video)))
     try:
         if exact:
-            groups, n = full_frame_buckets(video, bar, min_size=min_size, log=ctx.log)
+            groups, n = full_frame_buckets(video, bar, min_size=min_size)
         else:
-            fp = api_fingerprint(video, hash_size, bar, log=ctx.log)
+            fp = api_fingerprint(video, hash_size, bar)
             groups, n = api_buckets(fp, min_size), len(fp)
     finally:
         bar.close()
@@ -541,7 +455,7 @@ def _sizes(ctx, param, value: str) -> list[int]:
     "recall/precision) against the hash size to this PNG. Needs the plot extra.",
 )
 @pass_ctx
-def sweep(ctx: Ctx, video, sizes, truth, min_length, fmt, plot) -> None:
+def sweep(ctx: Run, video, sizes, truth, min_length, fmt, plot) -> None:
     """The blog's parameter search: bucket metrics and loops found per hash size.
 
     Small hashes put unrelated frames in one bucket (few, large buckets); large
@@ -552,17 +466,17 @@ def sweep(ctx: Ctx, video, sizes, truth, min_length, fmt, plot) -> None:
     from .api import sweep as api_sweep
 
     if plot:
-        from .visual import require_plot
+        from .outputs.frames import require_plot
 
         require_plot("--plot")
     gt = np.load(truth) if truth else None
-    bar = ctx.bar(os.path.basename(video))
+    bar = ctx.bar(display_path(os.path.basename(video)))
     try:
         rows = api_sweep(video, sizes, bar, truth=gt, params=_params(None, min_length))
     finally:
         bar.close()
     if plot:
-        from .visual import save_sweep_plot
+        from .outputs.plots import save_sweep_plot
 
         save_sweep_plot(rows, plot, title=f"{os.path.basename(video)}: hash size sweep")
     if fmt == "json":
@@ -593,7 +507,7 @@ def sweep(ctx: Ctx, video, sizes, truth, min_length, fmt, plot) -> None:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @pass_ctx
-def demo(ctx: Ctx, keep, fmt) -> None:
+def demo(ctx: Run, keep, fmt) -> None:
     """Make a 40 s looped clip with ffmpeg and scan it: no video of yours needed.
 
     The clip is lavfi footage in which a 4 s stretch (from 6.0 s) is spliced in
@@ -609,16 +523,18 @@ def demo(ctx: Ctx, keep, fmt) -> None:
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "demo-looped.mp4")
     if not ctx.quiet:
-        click.echo(f"making {path} ...", err=True)
+        click.echo(f"making {display_path(path)} ...", err=True)
     make_video(path, DEMO_SEGMENTS)
     bar = ctx.bar("demo-looped.mp4")
     try:
-        result = api_scan(path, progress=bar, log=ctx.log)
+        result = api_scan(path, progress=bar)
     finally:
         bar.close()
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
+        from .outputs import format_text
+
         click.echo(format_text(result), nl=False)
         if not ctx.quiet:
             click.echo(
@@ -659,7 +575,7 @@ def _loop_options(f):
     return f
 
 
-def _load_fingerprint(ctx: Ctx, video, fingerprint_file, hash_size):
+def _load_fingerprint(ctx: Run, video, fingerprint_file, hash_size):
     from .api import fingerprint as api_fingerprint
     from .fingerprint import Fingerprint
 
@@ -670,23 +586,26 @@ def _load_fingerprint(ctx: Ctx, video, fingerprint_file, hash_size):
         fp = Fingerprint.load(fingerprint_file)
         made_from = os.path.basename(str(fp.info.get("path", "")))
         if made_from and made_from != os.path.basename(video):
-            ctx.warn(f"{fingerprint_file} was made from {made_from}, not {video}")
+            ctx.warn(
+                f"{display_path(fingerprint_file)} was made from {display_path(made_from)}, "
+                f"not {display_path(video)}"
+            )
         return fp
-    bar = ctx.bar(os.path.basename(video))
+    bar = ctx.bar(display_path(os.path.basename(video)))
     try:
-        fp = api_fingerprint(video, hash_size, bar, log=ctx.log)
+        fp = api_fingerprint(video, hash_size, bar)
     finally:
         bar.close()
     for w in fp.warnings:
-        ctx.warn(f"{video}: {w}")
+        ctx.warn(f"{display_path(video)}: {w}")
     return fp
 
 
-def _scan_one(ctx: Ctx, video, fingerprint_file, hash_size, max_distance, min_length):
+def _scan_one(ctx: Run, video, fingerprint_file, hash_size, max_distance, min_length):
     from .api import scan as api_scan
 
     fp = _load_fingerprint(ctx, video, fingerprint_file, hash_size)
-    return api_scan(video, fp=fp, params=_params(max_distance, min_length), log=ctx.log)
+    return api_scan(video, fp=fp, params=_params(max_distance, min_length))
 
 
 @cli.command()
@@ -724,7 +643,7 @@ def _scan_one(ctx: Ctx, video, fingerprint_file, hash_size, max_distance, min_le
 @_loop_options
 @pass_ctx
 def show(
-    ctx: Ctx,
+    ctx: Run,
     video,
     loop_no,
     occurrence,
@@ -750,7 +669,7 @@ def show(
       fastloop show upload.mp4 --loop 2 --occurrence 1 5 --offset 30 -o evidence.png
       fastloop show upload.mp4 --frames 137 400
     """
-    from .visual import frame_pair, loop_pair, require_plot
+    from .outputs.frames import frame_pair, loop_pair, require_plot
 
     if (loop_no is None) == (frames is None):
         raise click.UsageError("give either --loop K or --frames I J")
@@ -771,7 +690,7 @@ def show(
     if not ctx.quiet:
         (i, j), (ti, tj) = pair.frames, pair.pts
         click.echo(
-            f"{path}: frames {i} ({hms(ti)}) and {j} ({hms(tj)}): "
+            f"{display_path(path)}: frames {i} ({hms(ti)}) and {j} ({hms(tj)}): "
             f"{pair.distance} of {pair.hash_size**2} bits differ"
         )
 
@@ -794,7 +713,7 @@ def show(
 @_loop_options
 @pass_ctx
 def report(
-    ctx: Ctx, video, output, thumbs, fingerprint_file, hash_size, max_distance, min_length
+    ctx: Run, video, output, thumbs, fingerprint_file, hash_size, max_distance, min_length
 ) -> None:
     """One self-contained HTML page of the evidence, to open in a browser.
 
@@ -807,8 +726,8 @@ def report(
     Examples:
       fastloop report upload.mp4 -o upload.html
     """
-    from .report import write_report
-    from .visual import require_plot
+    from .outputs.frames import require_plot
+    from .outputs.html import write_report
 
     require_plot("fastloop report")
     result = _scan_one(ctx, video, fingerprint_file, hash_size, max_distance, min_length)
@@ -823,31 +742,14 @@ def report(
     if not ctx.quiet:
         n = len(result.loops)
         verdict = f"looped, {n} loop{'s' if n != 1 else ''}" if n else "no loops found"
-        click.echo(f"{path}: {verdict}")
+        click.echo(f"{display_path(path)}: {verdict}")
 
 
-def _interrupted_message(signal_name: str) -> str:
-    item, cache = _STATE["item"], _STATE["cache"]
-    done, total = _STATE["done"], _STATE["total"]
-    where = f" after {done} of ~{total} frames" if done else ""
-    msg = f"fastloop: {signal_name}{where}"
-    if item and cache:
-        msg += f"; what was decoded is saved in {cache}: run the same command to resume"
-    elif item:
-        msg += "; add --cache DIR to make a long scan resumable"
-    return msg
-
-
-def _on_sigterm(signum, frame) -> None:
-    _STATE["terminated"] = True  # click turns the exception into Abort: remember why
-    raise _Terminated()
-
-
-def _stopped() -> None:
-    if _STATE.get("terminated"):
-        click.echo("\n" + _interrupted_message("terminated"), err=True)
+def _stopped(run: Run) -> None:
+    if run.terminated:
+        click.echo("\n" + run.interrupted_message("terminated"), err=True)
         sys.exit(143)
-    click.echo("\n" + _interrupted_message("interrupted"), err=True)
+    click.echo("\n" + run.interrupted_message("interrupted"), err=True)
     sys.exit(130)
 
 
@@ -874,12 +776,18 @@ def main(argv=None) -> None:
 
     _return_freed_memory()
     debug = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
+    run = Run()
+
+    def on_sigterm(signum, frame) -> None:
+        run.terminated = True  # click turns the exception into Abort: remember why
+        raise _Terminated()
+
     try:
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _on_sigterm)
-        cli.main(args=argv, prog_name="fastloop", standalone_mode=False)
+            signal.signal(signal.SIGTERM, on_sigterm)
+        cli.main(args=argv, prog_name="fastloop", standalone_mode=False, obj=run)
     except click.exceptions.Abort:  # click's wrapper of KeyboardInterrupt
-        _stopped()
+        _stopped(run)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -893,7 +801,7 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         if debug:
             raise
-        _stopped()
+        _stopped(run)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

@@ -14,6 +14,7 @@ exact timestamps with the range bounds, so no frame is lost or doubled at a seam
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from .video import Range, Video, VideoInfo
 MAX_FRAME_PIXELS = 1 << 28
 
 ProgressFn = Callable[[int, int], None]
+log = logging.getLogger("fastloop")
 
 
 def lost_ranges(
@@ -106,7 +108,6 @@ def decode(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     full_frame: bool = False,
-    log: Callable[[str], None] | None = None,
     ranges: list[Range] | None = None,
     on_start: Callable[[list[str]], None] | None = None,
     on_stop: Callable[[], None] | None = None,
@@ -125,7 +126,8 @@ def decode(
     (a worker starts a little before its range) and ``Decoded.pts`` holds the kept
     frames' timestamps in seconds, ranges in order. The ffmpeg children are killed and
     reaped on every exit path: error, KeyboardInterrupt, or an exception raised by
-    ``on_frames``. ``log`` receives the command lines and ffmpeg's warnings.
+    ``on_frames``. The command lines and ffmpeg's warnings are logged (at INFO) to the
+    ``fastloop`` logger.
 
     ``fast`` decodes only the frames other frames refer to (``FAST_INPUT``);
     progress is then counted in frame intervals of video time, not frames received.
@@ -133,7 +135,8 @@ def decode(
     if not isinstance(video, Video):
         video = Video(video)
     info = video.info
-    loglevel = "level+warning" if log is not None else "level+error"
+    verbose = log.isEnabledFor(logging.INFO)
+    loglevel = "level+warning" if verbose else "level+error"
     if full_frame:
         if info.width <= 0 or info.height <= 0:
             raise InputError(f"{video.name}: unknown frame size")
@@ -166,8 +169,7 @@ def decode(
             full_frame=(info.width, info.height) if full_frame else None,
             fast=fast,
         )
-        if log:
-            log(" ".join(args))
+        log.info("%s", " ".join(args))
         work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))
     stop = threading.Event()
     total = info.frames_estimate
@@ -214,10 +216,10 @@ def decode(
             assert w.proc is not None
             w.proc.wait()
         warnings: list[str] = []
-        if log is not None:
+        if verbose:
             for w in work:
                 for line in w.errors(warnings=True):
-                    log(f"ffmpeg: {line}")
+                    log.info("ffmpeg: %s", line)
         name = video.name
         if sum(w.frames for w in work) == 0 and all(
             w.proc is not None

@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import InputError
 from .hashing import descriptor_cells, words_for
+from .util import atomic_write, display_path
 
 FORMAT_VERSION = 2
 
@@ -99,11 +100,9 @@ class Fingerprint:
         >>> Fingerprint.load("clip.npz").hash_size  # doctest: +SKIP
         24
         """
-        path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
         meta = {"version": FORMAT_VERSION, "hash_size": self.hash_size, "info": self.info}
         extra = {} if self.decoded is None else {"decoded": self.decoded}
-        with open(tmp, "wb") as fh:
+        with atomic_write(path, durable=True) as fh:
             np.savez(
                 fh,
                 hashes=self.hashes,
@@ -113,9 +112,6 @@ class Fingerprint:
                 meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
                 **extra,
             )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Fingerprint:
@@ -125,7 +121,7 @@ class Fingerprint:
                 meta = json.loads(z["meta"].tobytes().decode())
                 if meta.get("version") != FORMAT_VERSION:
                     raise InputError(
-                        f"{path}: fingerprint format {meta.get('version')} is not "
+                        f"{display_path(path)}: fingerprint format {meta.get('version')} is not "
                         f"{FORMAT_VERSION}: make it again with this version of fastloop"
                     )
                 return cls(
@@ -140,7 +136,7 @@ class Fingerprint:
         except InputError:
             raise
         except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{path}: not a fastloop fingerprint ({exc})") from exc
+            raise InputError(f"{display_path(path)}: not a fastloop fingerprint ({exc})") from exc
 
 
 def _load_desc(z) -> np.ndarray:
@@ -169,51 +165,6 @@ def _load_desc(z) -> np.ndarray:
         mm = np.memmap(out, np.uint8, "r+", shape=(n, cells))  # writable: see finish()
         out.close()
         return mm
-
-
-def fill_grid(
-    pts: np.ndarray, grid: np.ndarray, tolerance_share: float = 0.25
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Place decoded frames on the full frame grid of a video (``--fast``).
-
-    ``pts`` are the times of the frames that were decoded, ``grid`` (sorted) the times
-    of all the video's frames. Returns ``(source, decoded, unmatched)``: for every
-    grid frame the index of the decoded frame that stands for it (itself when it was
-    decoded, else the nearest in time, the earlier on a tie), a mask of the grid
-    frames that were decoded, and how many decoded frames matched no grid time
-    (within ``tolerance_share`` of the grid's median frame interval).
-
-    Examples
-    --------
-    >>> fill_grid(np.array([0.0, 0.2]), np.array([0.0, 0.1, 0.2, 0.3]))[0].tolist()
-    [0, 0, 1, 1]
-    """
-    pts = np.asarray(pts, np.float64)
-    grid = np.asarray(grid, np.float64)
-    n = len(grid)
-    if n == 0 or len(pts) == 0:
-        return np.zeros(n, np.int64), np.zeros(n, bool), len(pts)
-    step = float(np.median(np.diff(grid))) if n > 1 else 1.0
-    tol = tolerance_share * step if step > 0 else 1e-6
-    j = np.clip(np.searchsorted(grid, pts), 1, max(1, n - 1)) if n > 1 else np.zeros(len(pts), int)
-    if n > 1:
-        j = np.where(np.abs(grid[j - 1] - pts) <= np.abs(grid[j] - pts), j - 1, j)
-    ok = np.abs(grid[j] - pts) <= tol
-    owner = np.full(n, -1, np.int64)
-    src = np.flatnonzero(ok)[::-1]  # the first decoded frame wins a grid time
-    owner[j[src]] = src
-    decoded = owner >= 0
-    where = np.flatnonzero(decoded)
-    if len(where) == 0:
-        return np.zeros(n, np.int64), decoded, len(pts)
-    i = np.arange(n)
-    after = np.searchsorted(where, i)  # first decoded grid frame at or after i
-    nxt = where[np.minimum(after, len(where) - 1)]
-    prv = where[np.maximum(after - 1, 0)]
-    prv = np.where(decoded, i, prv)
-    take_next = (prv > i) | ((nxt >= i) & (grid[nxt] - grid[i] < grid[i] - grid[prv]))
-    pick = np.where(take_next, nxt, prv)
-    return owner[pick], decoded, int((~ok).sum())
 
 
 #: Gray descriptors of more than this many bytes go to an unlinked temporary file as

@@ -5,7 +5,7 @@ decode. The knobs are turned here, in the test's own process: fastloop reads non
 import subprocess
 import sys
 
-from fastloop import cache
+from fastloop import checkpoint as cache
 from fastloop.cli import main
 
 cache.CHUNK_FRAMES = 60

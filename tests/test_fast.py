@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 import fastloop
 from fastloop.cli import cli
+from fastloop.fast import fill_grid
 from fastloop.ffmpeg import find_ffmpeg
-from fastloop.fingerprint import Fingerprint, fill_grid
+from fastloop.fingerprint import Fingerprint
 from fastloop.synth import make_video, score
 from fastloop.video import Video
 

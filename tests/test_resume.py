@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastloop
-from fastloop.cache import Checkpoint
+from fastloop.checkpoint import Checkpoint
 
 from .conftest import child_pids
 
@@ -166,8 +166,8 @@ def test_interrupt_in_library_kills_children(long_clip, tmp_path, monkeypatch):
 
 
 def test_memory_budget_refuses_before_allocation(looped_clip):
-    from fastloop.api import check_budget
     from fastloop.errors import InputError
+    from fastloop.pipeline import check_budget
     from fastloop.video import probe
 
     info = probe(looped_clip[0])

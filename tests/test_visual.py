@@ -20,12 +20,13 @@ import pytest
 from click.testing import CliRunner
 
 import fastloop
-from fastloop import visual
 from fastloop.api import ScanResult
 from fastloop.cli import main
 from fastloop.ffmpeg import find_ffmpeg
 from fastloop.fingerprint import Fingerprint
 from fastloop.loops import Loop, LoopParams, Occurrence
+from fastloop.outputs import frames as pics
+from fastloop.outputs import plots
 
 Image = pytest.importorskip("PIL.Image", reason="the plot extra is not installed")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
@@ -70,13 +71,13 @@ def test_frames_by_seeking_are_the_decoded_frames(looped_clip, scanned):
     path, _ = looped_clip
     fp = scanned.fingerprint
     for index in (0, 137, 400, 401, len(fp) - 1):
-        got = visual.frame_image(path, fp, index)
+        got = pics.frame_image(path, fp, index)
         assert got.shape == (180, 320, 3)
         assert np.array_equal(got, decode_frame(path, index)), index
-    thumb = visual.frame_image(path, fp, 400, max_width=160)
+    thumb = pics.frame_image(path, fp, 400, max_width=160)
     assert thumb.shape == (90, 160, 3)
     with pytest.raises(fastloop.InputError, match="out of range"):
-        visual.frame_image(path, fp, len(fp))
+        pics.frame_image(path, fp, len(fp))
 
 
 def test_seeking_honours_the_start_time(looped_clip, tmp_path):
@@ -88,9 +89,7 @@ def test_seeking_honours_the_start_time(looped_clip, tmp_path):
     fp = fastloop.fingerprint(ts)
     assert fp.info["start_s"] > 1.0
     for index in (10, 400, 700):
-        assert np.array_equal(
-            visual.frame_image(ts, fp, index), decode_frame(looped_clip[0], index)
-        )
+        assert np.array_equal(pics.frame_image(ts, fp, index), decode_frame(looped_clip[0], index))
 
 
 # --- the pair image ---------------------------------------------------------------
@@ -102,17 +101,17 @@ def test_unpack_hash_is_the_average_hash_bit_by_bit():
     words = fastloop.ahash(frames)
     for f, w in zip(frames, words, strict=True):
         want = 144 * f.astype(np.int64) > f.astype(np.int64).sum()
-        assert np.array_equal(visual.unpack_hash(w, 12), want)
+        assert np.array_equal(pics.unpack_hash(w, 12), want)
 
 
 def test_difference_is_dark_for_a_copy_and_bright_for_unrelated_frames(looped_clip, scanned):
     path, _ = looped_clip
-    copy = visual.loop_pair(path, scanned, 1, (1, 2))
+    copy = pics.loop_pair(path, scanned, 1, (1, 2))
     assert copy.frames == (COPY_FROM, COPY_TO)
     d = copy.difference()
     assert d.shape == (180, 320)
     assert d.mean() < 12 and np.percentile(d, 99) < 60, (d.mean(), np.percentile(d, 99))
-    other = visual.frame_pair(path, scanned.fingerprint, 50, 700)
+    other = pics.frame_pair(path, scanned.fingerprint, 50, 700)
     assert other.difference().mean() > 50
     assert copy.distance <= 20 < 150 < other.distance
     assert copy.distance == int(fastloop.hamming(*copy.hashes))
@@ -120,11 +119,11 @@ def test_difference_is_dark_for_a_copy_and_bright_for_unrelated_frames(looped_cl
 
 def test_pair_image_shows_frames_at_full_size_and_marks_the_bits(looped_clip, scanned, tmp_path):
     path, _ = looped_clip
-    pair = visual.loop_pair(path, scanned, 1, (1, 2), offset=30)
+    pair = pics.loop_pair(path, scanned, 1, (1, 2), offset=30)
     assert pair.frames == (COPY_FROM + 30, COPY_TO + 30)
     out = pair.save(tmp_path / "pair.png")
     img = np.asarray(Image.open(out).convert("RGB"))
-    box = visual.pair_layout(320, 180, 24)
+    box = pics.pair_layout(320, 180, 24)
     assert img.shape == (box["canvas"][3], box["canvas"][2], 3)
     assert os.path.getsize(out) < 300_000
 
@@ -156,8 +155,8 @@ def test_match_histogram_is_the_copy_diagonal(scanned):
     assert [o.start_frame for o in lp.occurrences] == [COPY_FROM, COPY_TO]
     assert abs(lp.length_frames - COPY_LEN) <= 2
     bins = 413  # two frames a cell
-    counts, owner = visual.match_histogram(scanned, bins)
-    pix = visual._frame_pixels(fp.pts, visual._duration(fp), bins)
+    counts, owner = plots.match_histogram(scanned, bins)
+    pix = plots._frame_pixels(fp.pts, plots._duration(fp), bins)
     k = np.arange(lp.length_frames)
     a, b = pix[COPY_FROM + k], pix[COPY_TO + k]
     assert (counts[a, b] > 0).all() and (counts[b, a] > 0).all()
@@ -170,7 +169,7 @@ def test_match_histogram_is_the_copy_diagonal(scanned):
 
 
 def test_loop_map_png_draws_the_copy(scanned, tmp_path):
-    fig = visual.loop_map(scanned)
+    fig = plots.loop_map(scanned)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     img = np.asarray(Image.open(buf).convert("RGB")).astype(int)
@@ -178,7 +177,7 @@ def test_loop_map_png_draws_the_copy(scanned, tmp_path):
     assert img.shape[1] == 80 + 720 + 30
     ax = fig.axes[0]
     fp = scanned.fingerprint
-    colour = visual._rgb(visual.LOOP_COLOURS[0]) * 255
+    colour = plots._rgb(plots.LOOP_COLOURS[0]) * 255
 
     def patch(tx, ty, axes=ax):  # 3x3 pixels around a point given in data coordinates
         x, y = axes.transData.transform((tx, ty))
@@ -219,12 +218,12 @@ def test_loop_map_of_a_day_with_thousands_of_occurrences(tmp_path):
         108000, 3600.0, 3.0, (Occurrence(0, 0.0, 108000), Occurrence(113000, 113000 / 30, 108000))
     )
     result = ScanResult(fp, [big, hour], LoopParams())
-    counts, owner = visual.match_histogram(result, 720)
+    counts, owner = plots.match_histogram(result, 720)
     px = lambda t: int(t / 86400 * 720)  # noqa: E731
     assert counts[px(3 * 3600), px(20 * 3600)] > 0  # copies of the short clip, far apart
     assert owner[px(1800), px(1800 + 113000 / 30)] == 1  # the hour, 62.8 min later
     assert counts[px(1800), px(12 * 3600)] == 0
-    out = visual.save_loop_map(result, tmp_path / "day.png")
+    out = plots.save_loop_map(result, tmp_path / "day.png")
     assert Image.open(out).size == (830, 40 + 720 + 70 + 18 * 2 + 10 + 50)
 
 
@@ -240,12 +239,12 @@ def test_sweep_plot_from_rows(tmp_path):
             (24, 30, 2.0, 3, 1, 1.0, 1.0), (32, 2, 2.0, 2, 1, 1.0, 1.0),
         ]
     ]  # fmt: skip
-    fig = visual.sweep_plot(rows, title="t")
+    fig = plots.sweep_plot(rows, title="t")
     assert len(fig.axes) == 4  # buckets, sizes, loops + recall/precision twin
-    out = visual.save_sweep_plot(rows, tmp_path / "sweep.png")
+    out = plots.save_sweep_plot(rows, tmp_path / "sweep.png")
     assert Image.open(out).size == (720, 800)
     with pytest.raises(fastloop.InputError):
-        visual.sweep_plot([])
+        plots.sweep_plot([])
 
 
 def test_cli_sweep_plot(looped_clip, tmp_path):
@@ -272,7 +271,7 @@ def test_cli_show(looped_clip, tmp_path):
     code, out, err = run(["show", path, "--loop", "1", "-o", str(out_png)])
     assert code == 0, err
     assert "frames 137 (00:00:04.567) and 400 (00:00:13.333)" in out
-    box = visual.pair_layout(320, 180, 24)
+    box = pics.pair_layout(320, 180, 24)
     assert Image.open(out_png).size == box["canvas"][2:]
     fp_file = tmp_path / "clip.npz"
     fastloop.fingerprint(path).save(fp_file)
@@ -342,7 +341,8 @@ def test_without_the_plot_extra_one_clear_line(looped_clip, monkeypatch, tmp_pat
 
 def test_core_imports_stay_lean():
     code = (
-        "import sys, fastloop, fastloop.cli, fastloop.visual, fastloop.report; "
+        "import sys, fastloop, fastloop.cli, fastloop.outputs.frames, fastloop.outputs.plots, "
+        "fastloop.outputs.html; "
         "bad = [m for m in ('matplotlib', 'PIL') if m in sys.modules]; "
         "assert not bad, bad"
     )
@@ -374,7 +374,7 @@ class _Page(HTMLParser):
 
 
 def test_report_html(looped_clip, scanned, tmp_path):
-    from fastloop.report import write_report
+    from fastloop.outputs.html import write_report
 
     path, _ = looped_clip
     out = write_report(scanned, path, tmp_path / "r.html")
@@ -405,7 +405,7 @@ def test_report_html(looped_clip, scanned, tmp_path):
 
 
 def test_report_caps_thumbnails_and_says_so(looped_clip, scanned, tmp_path):
-    from fastloop.report import report_html, thumb_picks, video_src
+    from fastloop.outputs.html import report_html, thumb_picks, video_src
 
     page = report_html(scanned, looped_clip[0], out_path=tmp_path / "r.html", max_thumbs=1)
     assert page.count("data:image/jpeg") == 1
@@ -416,7 +416,7 @@ def test_report_caps_thumbnails_and_says_so(looped_clip, scanned, tmp_path):
 
 
 def test_report_without_loops(scanned, tmp_path):
-    from fastloop.report import report_html
+    from fastloop.outputs.html import report_html
 
     clean = ScanResult(scanned.fingerprint, [], scanned.params)
     page = _Page()
@@ -657,7 +657,7 @@ def test_report_in_headless_chromium(looped_clip, scanned, tmp_path):
         fp = scanned.fingerprint
 
         def half(index):
-            rgb = visual.frame_image(video, fp, index)
+            rgb = pics.frame_image(video, fp, index)
             gray = Image.fromarray(rgb).convert("L").resize((w, h), Image.BILINEAR)
             return np.asarray(gray, float)[: h // 2]
 

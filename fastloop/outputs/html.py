@@ -4,7 +4,7 @@ Everything but the video itself is inside the file (images as base64 data URIs, 
 style and the script inline), so the page can be mailed or archived next to the
 video. The page's ``<video>`` element points at the video by a path relative to the
 page; clicking a row of the loop table (or a thumbnail) jumps the player to that
-occurrence. Thumbnails are fetched by seeking (:func:`fastloop.visual.frame_image`),
+occurrence. Thumbnails are fetched by seeking (:func:`fastloop.outputs.frames.frame_image`),
 a few per loop, so a report of a 24-hour video costs seconds, not a second decode.
 """
 
@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from ..util import atomic_write
 
 #: Thumbnails shown per loop (evenly spaced over its occurrences when it has more).
 MAX_THUMBS = 8
@@ -177,8 +179,9 @@ def report_html(
     >>> "<video" in page  # doctest: +SKIP
     True
     """
-    from .util import hms as _hms
-    from .visual import LOOP_COLOURS, frame_image, loop_map, require_plot
+    from ..util import hms as _hms
+    from .frames import frame_image, require_plot
+    from .plots import LOOP_COLOURS, loop_map
 
     require_plot("the HTML report")
     esc = html.escape
@@ -308,8 +311,6 @@ def write_report(result, video: str | os.PathLike, out_path: str | os.PathLike, 
     """
     out_path = os.fspath(out_path)
     page = report_html(result, video, out_path=out_path, **kwargs)
-    tmp = f"{out_path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_write(out_path, "w") as fh:
         fh.write(page)
-    os.replace(tmp, out_path)
     return out_path

@@ -22,7 +22,6 @@ import glob
 import hashlib
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from .ffmpeg import read_timestamps
 from .fingerprint import FORMAT_VERSION, Descriptors, Fingerprint
+from .util import atomic_write
 from .video import Range
 
 #: Frames per chunk (5 min at 30 fps), or fewer when this many seconds have passed.
@@ -55,20 +55,8 @@ def file_key(path: str, hash_size: int, variant: str = "") -> str:
 
 
 def _atomic_savez(path: str, **arrays) -> None:
-    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"
-    with open(tmp, "wb") as fh:
+    with atomic_write(path, durable=True) as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    try:
-        dfd = os.open(os.path.dirname(path), os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - directories cannot be fsynced everywhere
-        pass
 
 
 @dataclass
@@ -113,10 +101,8 @@ class Checkpoint:
         if os.path.exists(p):
             with open(p) as fh:
                 return [Range(a, b) for a, b in json.load(fh)]
-        tmp = p + ".tmp"
-        with open(tmp, "w") as fh:
+        with atomic_write(p, "w", durable=True) as fh:
             json.dump([[r.start_s, r.end_s] for r in default], fh)
-        os.replace(tmp, p)
         return default
 
     def chunks(self, r: int) -> list[str]:

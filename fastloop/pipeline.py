@@ -1,0 +1,405 @@
+"""From a video file to its fingerprint: decoded once, hashed as the frames arrive.
+
+Three ways to run the same decode-and-hash, picked by :func:`fingerprint`:
+
+- **local** (the default): one ffmpeg per core, each on its own time range, in this
+  process; batches are hashed as they arrive (the kernels release the GIL), hashes
+  go into one array made beforehand and descriptors to a spill file, so memory holds
+  each once (a day: 186 MB of hashes, 373 MB of descriptors mapped from disk).
+- **checkpointed** (``cache=``): the same, with every batch written to a
+  :class:`~fastloop.checkpoint.Checkpoint` as it goes: an interrupted run resumes.
+- **range tasks** (``executor=``): :func:`fingerprint_range` is a pure, picklable
+  function of (video, range, hasher) that returns a :class:`Part`;
+  ``executor.submit`` runs it anywhere (threads, processes, a Dask cluster through
+  ``client.get_executor()``) on ranges of about :data:`TASK_RANGE_S`, and
+  :func:`merge` joins the parts, checking every seam. The local way is not written
+  as threads running range tasks: a task returns its part whole, and the merge would
+  hold a day's parts and the merged arrays at once (1.5-2x the memory), where the
+  local way streams.
+
+``--fast`` (:mod:`fastloop.fast`) works on top of any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DecodeError, InputError
+from .fingerprint import Descriptors, Fingerprint
+from .hashers import AverageHash, Hasher
+from .util import display_path
+from .video import Range, Video
+
+log = logging.getLogger("fastloop")
+
+ProgressFn = Callable[[int, int], None]
+#: Length of one range task (seconds of video): a day spreads over 144 tasks.
+TASK_RANGE_S = 600.0
+
+
+def fingerprint(
+    video: Video,
+    hasher: Hasher,
+    *,
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
+    cache: str | os.PathLike | None = None,
+    fast: bool = False,
+    executor: Executor | None = None,
+) -> Fingerprint:
+    """Decode ``video`` once and hash every frame (see the module docstring);
+    :func:`fastloop.fingerprint` documents the parameters."""
+    from .video import check_input
+
+    t0 = time.perf_counter()
+    check_input(video.path)
+    if not fast:
+        return _decode_and_hash(video, hasher, progress, workers, cache, executor, t0, False)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .fast import onto_grid
+
+    stop = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="fastloop-packets") as pool:
+        lister = pool.submit(video.packets, stop)
+        try:
+            fp = _decode_and_hash(video, hasher, progress, workers, cache, executor, t0, True)
+            try:
+                packets = lister.result()
+            except DecodeError:
+                packets = None
+        finally:
+            stop.set()
+    dense = onto_grid(fp, packets) if packets is not None else None
+    if dense is not None:
+        return dense
+    fp = _decode_and_hash(video, hasher, progress, workers, cache, executor, t0, False)
+    fp.warnings.append(
+        "--fast: the frames' timestamps do not match the stream's packets: "
+        "every frame was decoded instead"
+    )
+    return fp
+
+
+def _decode_and_hash(video, hasher, progress, workers, cache, executor, t0, fast) -> Fingerprint:
+    from .decode import _SeekMissed
+
+    if executor is not None:
+        return _by_tasks(video, hasher, progress, executor, t0, fast)
+    if cache is not None:
+        return _checkpointed(video, hasher, progress, workers, cache, t0, fast)
+    try:
+        return _local(video, hasher, progress, workers, t0, fast)
+    except _SeekMissed:
+        return _local(video, hasher, progress, 1, t0, fast)
+
+
+def _meta(video: Video, hasher: Hasher, t0: float, hash_s: float) -> dict:
+    meta = video.info.to_dict()
+    if hasher.name != "ahash":
+        meta["hasher"] = hasher.name
+    meta["timing"] = {"decode_s": time.perf_counter() - t0, "hash_s": hash_s}
+    return meta
+
+
+def _warm(hasher: Hasher) -> None:
+    """Load numba and the hash kernel's cached code in a thread, while ffmpeg starts:
+    otherwise the first batch waits for it and ffmpeg stalls on a full pipe."""
+
+    def warm() -> None:
+        try:
+            hasher.warm()
+        except Exception:
+            pass
+
+    threading.Thread(target=warm, daemon=True).start()
+
+
+def check_budget(info, hasher: Hasher | int, memory_bytes: int | None = None) -> None:
+    """Refuse, before any allocation, a video whose hashes would not fit in memory."""
+    if isinstance(hasher, int):
+        hasher = AverageHash(hasher)
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+            return
+    per_frame = hasher.words * 8 + 1 + 8  # hash words, contrast, timestamp
+    need = 2 * info.frames_estimate * per_frame  # a merge of parts holds them twice
+    if need > 0.8 * memory_bytes:
+        size = hasher.size
+        raise InputError(
+            f"{display_path(info.path)}: ~{info.frames_estimate:,} frames need "
+            f"{need / 2**30:.1f} GiB for {size}x{size} hashes, more than this machine's "
+            f"{memory_bytes / 2**30:.1f} GiB: use a smaller --hash-size or split the video"
+        )
+
+
+# --------------------------------------------------------------------------- local
+
+
+def _local(video, hasher, progress, workers, t0, fast) -> Fingerprint:
+    from .decode import decode
+
+    parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    hash_time = [0.0]
+    lock = threading.Lock()
+
+    def on_frames(r: int, frames: np.ndarray) -> None:
+        t = time.perf_counter()
+        h, c, d = hasher.hash(frames)
+        parts.setdefault(r, []).append((h, c))
+        desc.add(r, d)
+        with lock:
+            hash_time[0] += time.perf_counter() - t
+
+    info = video.info
+    check_budget(info, hasher)
+    _warm(hasher)
+    desc = Descriptors(hasher.size, info.frames_estimate)
+    try:
+        dec = decode(video, hasher.size, on_frames, workers=workers, progress=progress, fast=fast)
+    except BaseException:
+        desc.close()
+        raise
+    # keep each range's own frames, batch by batch, into one array made beforehand,
+    # each batch freed once copied: the hashes exist once, plus one batch
+    total = sum(int(k.sum()) for k in dec.keep)
+    hashes = np.empty((total, hasher.words), np.uint64)
+    contrast = np.empty(total, np.uint8)
+    put = 0
+    for r, keep in enumerate(dec.keep):
+        at = 0
+        batches = parts.pop(r, [])
+        batches.reverse()
+        while batches:
+            h, c = batches.pop()
+            k = keep[at : at + len(h)]
+            at += len(h)
+            if not k.all():
+                h, c = h[k], c[k]
+            hashes[put : put + len(h)] = h
+            contrast[put : put + len(h)] = c
+            put += len(h)
+            del h, c
+    return Fingerprint(
+        hashes=hashes[:put],
+        pts=dec.pts,
+        contrast=contrast[:put],
+        desc=desc.finish(dec.keep),
+        hash_size=hasher.size,
+        info=_meta(video, hasher, t0, hash_time[0]),
+        warnings=dec.warnings,
+    )
+
+
+# --------------------------------------------------------------------------- checkpointed
+
+
+def _checkpointed(video, hasher, progress, workers, cache, t0, fast) -> Fingerprint:
+    from .checkpoint import Checkpoint
+    from .decode import _SeekMissed, decode
+
+    variant = "-".join(v for v in ("fast" if fast else "", _hasher_variant(hasher)) if v)
+    ck = Checkpoint(cache, video.path, hasher.size, variant)
+    done = ck.finished()
+    if done is not None:
+        log.info("cache: %s is complete, no decode needed", display_path(ck.final_path))
+        done.info["timing"] = {"decode_s": 0.0, "hash_s": 0.0}
+        return done
+    info = video.info
+    check_budget(info, hasher)
+    _warm(hasher)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    for attempt in range(2):
+        plan = ck.plan(video.plan(workers if attempt == 0 else 1))
+        todo = ck.todo(plan)
+        already = ck.frames_done(plan)
+        if already:
+            log.info("cache: resuming after %d frames from %s", already, display_path(ck.dir))
+        ck.begin(todo)
+        hash_time = [0.0]
+
+        def on_frames(i: int, frames: np.ndarray, hash_time=hash_time) -> None:
+            t = time.perf_counter()
+            h, c, d = hasher.hash(frames)
+            hash_time[0] += time.perf_counter() - t
+            ck.add(i, h, c, d)
+
+        def report(d: int, total: int, already=already) -> None:
+            if progress is not None:
+                progress(d + already, total)
+
+        try:
+            dec = decode(
+                video,
+                hasher.size,
+                on_frames,
+                progress=report,
+                ranges=[rng for _, rng in todo],
+                on_start=ck.on_start,
+                on_stop=ck.flush_all,
+                fast=fast,
+            )
+        except _SeekMissed:
+            if attempt:
+                raise
+            ck.clear()  # this file cannot be split by seeking: start over in one range
+            continue
+        fp = ck.finish(plan, _meta(video, hasher, t0, hash_time[0]), info.start_s)
+        fp.warnings = dec.warnings
+        return fp
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _hasher_variant(hasher: Hasher) -> str:
+    return "" if hasher.name == "ahash" else hasher.name
+
+
+# --------------------------------------------------------------------------- range tasks
+
+
+@dataclass
+class Part:
+    """The fingerprint of one time range: its own frames only, times in seconds from
+    the start of the file (absolute, as the range bounds are)."""
+
+    rng: Range
+    pts: np.ndarray
+    hashes: np.ndarray
+    contrast: np.ndarray
+    desc: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+    hash_s: float = 0.0
+
+
+def fingerprint_range(video: Video, rng: Range, hasher: Hasher, fast: bool = False) -> Part:
+    """Decode and hash the frames of ``video`` whose time is in ``rng`` (one ffmpeg).
+
+    Pure and picklable: it needs nothing but its arguments, so an executor may run
+    it in another process or on another machine (the file must be at the same path
+    there). Raises what :func:`~fastloop.decode.decode` raises.
+    """
+    from .decode import decode
+
+    batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    spent = [0.0]
+
+    def on_frames(_r: int, frames: np.ndarray) -> None:
+        t = time.perf_counter()
+        batches.append(hasher.hash(frames))
+        spent[0] += time.perf_counter() - t
+
+    dec = decode(video, hasher.size, on_frames, ranges=[rng], fast=fast)
+    keep = dec.keep[0]
+    h, c, d = (
+        np.concatenate([b[i] for b in batches]) if batches else np.empty((0, *shape), dtype)
+        for i, shape, dtype in (
+            (0, (hasher.words,), np.uint64),
+            (1, (), np.uint8),
+            (2, (hasher.cells,), np.uint8),
+        )
+    )
+    return Part(
+        rng=rng,
+        pts=dec.pts + video.info.start_s,
+        hashes=h[keep],
+        contrast=c[keep],
+        desc=d[keep],
+        warnings=dec.warnings,
+        hash_s=spent[0],
+    )
+
+
+def merge(parts: list[Part], video: Video, hasher: Hasher, t0: float | None = None) -> Fingerprint:
+    """One fingerprint from the parts of consecutive ranges, in order.
+
+    Every seam is checked: each part's frames lie inside its own range, in time
+    order, and the ranges follow one another without gap or overlap, so no frame is
+    lost or counted twice. Each part is released as soon as it is copied.
+    """
+    for i, p in enumerate(parts):
+        lo, hi = p.rng.start_s, p.rng.end_s
+        if len(p.pts) and (
+            (lo is not None and p.pts[0] < lo) or (hi is not None and p.pts[-1] >= hi)
+        ):
+            raise DecodeError(f"range {i} holds frames outside [{lo}, {hi})")
+        if i and parts[i - 1].rng.end_s != lo:
+            raise DecodeError(f"ranges {i - 1} and {i} do not meet")
+    total = sum(len(p.pts) for p in parts)
+    hashes = np.empty((total, hasher.words), np.uint64)
+    contrast = np.empty(total, np.uint8)
+    pts = np.empty(total, np.float64)
+    desc = Descriptors(hasher.size, total)
+    warnings, hash_s, at = [], 0.0, 0
+    parts = list(parts)
+    parts.reverse()
+    while parts:
+        p = parts.pop()
+        n = len(p.pts)
+        hashes[at : at + n], contrast[at : at + n], pts[at : at + n] = p.hashes, p.contrast, p.pts
+        desc.add(0, p.desc)
+        warnings.extend(p.warnings)
+        hash_s += p.hash_s
+        at += n
+        del p
+    if total > 1 and np.any(np.diff(pts) <= 0):
+        raise DecodeError("the ranges' frames are not in time order")
+    meta = _meta(video, hasher, t0 if t0 is not None else time.perf_counter(), hash_s)
+    return Fingerprint(
+        hashes=hashes,
+        pts=pts - video.info.start_s,
+        contrast=contrast,
+        desc=desc.finish([np.ones(total, bool)]),
+        hash_size=hasher.size,
+        info=meta,
+        warnings=list(dict.fromkeys(warnings)),
+    )
+
+
+def task_ranges(video: Video, range_s: float | None = None) -> list[Range]:
+    """Ranges of about ``range_s`` seconds (default :data:`TASK_RANGE_S`) for range
+    tasks; one range when the file cannot be split (see :meth:`Video.plan`)."""
+    return video.plan(max(1, math.ceil(video.info.duration_s / (range_s or TASK_RANGE_S))))
+
+
+def _by_tasks(video, hasher, progress, executor, t0, fast) -> Fingerprint:
+    from concurrent.futures import as_completed
+
+    from .decode import _SeekMissed
+
+    info = video.info
+    check_budget(info, hasher)
+    ranges = task_ranges(video)
+    total = info.frames_estimate
+    for attempt in range(2):
+        futures = {executor.submit(fingerprint_range, video, r, hasher, fast): i
+                   for i, r in enumerate(ranges)}  # fmt: skip
+        parts: list[Part | None] = [None] * len(ranges)
+        done = 0
+        try:
+            for fut in as_completed(futures):
+                part = fut.result()
+                parts[futures[fut]] = part
+                done += len(part.pts)
+                if progress is not None:
+                    progress(done, max(total, done))
+        except _SeekMissed:
+            for fut in futures:
+                fut.cancel()
+            if attempt:
+                raise
+            ranges = [Range()]  # this file cannot be split by seeking
+            continue
+        return merge([p for p in parts if p is not None], video, hasher, t0)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,93 @@
+"""Range tasks on an executor give the fingerprint of the local decode; merge checks seams."""
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastloop
+from fastloop import pipeline
+from fastloop.errors import DecodeError
+from fastloop.hashers import AverageHash
+from fastloop.pipeline import Part, merge
+from fastloop.video import Range, Video, VideoInfo
+
+
+def _ffmpeg_alive() -> list[int]:
+    """ffmpeg processes anywhere below this one (tasks may run in pool processes)."""
+    out, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                kids = [int(x) for x in fh.read().split()]
+        except OSError:
+            kids = []
+        for k in kids:
+            try:
+                with open(f"/proc/{k}/stat") as fh:
+                    name, state = fh.read().split("(", 1)[1].rsplit(")", 1)
+                if "ffmpeg" in name and state.split()[0] != "Z":
+                    out.append(k)
+            except OSError:
+                pass
+        todo.extend(kids)
+    return out
+
+
+def _part(lo, hi, times, seed=0):
+    rng = np.random.default_rng(seed)
+    n = len(times)
+    return Part(
+        rng=Range(lo, hi),
+        pts=np.asarray(times, np.float64),
+        hashes=rng.integers(0, 2**63, (n, 9), dtype=np.uint64),
+        contrast=np.full(n, 9, np.uint8),
+        desc=rng.integers(0, 256, (n, 144), dtype=np.uint8),
+    )
+
+
+def _video():
+    info = VideoInfo("v.mp4", 320, 180, 10.0, 2.0, "h264", "yuv420p", container="mov,mp4")
+    return Video("v.mp4", info)
+
+
+def test_merge_joins_parts_in_order_and_checks_every_seam():
+    a = _part(None, 1.0, [0.0, 0.1, 0.9], seed=1)
+    b = _part(1.0, None, [1.0, 1.5], seed=2)
+    fp = merge([a, b], _video(), AverageHash(24))
+    np.testing.assert_array_equal(fp.pts, [0.0, 0.1, 0.9, 1.0, 1.5])
+    np.testing.assert_array_equal(fp.hashes, np.concatenate([a.hashes, b.hashes]))
+    np.testing.assert_array_equal(np.asarray(fp.desc), np.concatenate([a.desc, b.desc]))
+    # a frame past its range's end would be counted twice at the seam
+    with pytest.raises(DecodeError, match="outside"):
+        merge([_part(None, 1.0, [0.5, 1.0]), _part(1.0, None, [1.2])], _video(), AverageHash(24))
+    # ranges that leave a hole between them lose frames
+    with pytest.raises(DecodeError, match="do not meet"):
+        merge([_part(None, 1.0, [0.5]), _part(1.5, None, [1.6])], _video(), AverageHash(24))
+    with pytest.raises(DecodeError, match="time order"):
+        merge([_part(None, None, [0.5, 0.2])], _video(), AverageHash(24))
+
+
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_range_tasks_on_an_executor_equal_the_local_decode(long_clip, monkeypatch, kind):
+    path, truth = long_clip
+    local = fastloop.fingerprint(path)
+    monkeypatch.setattr(pipeline, "TASK_RANGE_S", 15.0)  # a 45 s clip: two tasks, one seam
+    assert len(pipeline.task_ranges(Video(path))) == 2
+    if kind == "threads":
+        pool = ThreadPoolExecutor(2)
+    else:  # as on a cluster: the task and its arguments pickled to a fresh interpreter
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    with pool:
+        split = fastloop.fingerprint(path, executor=pool)
+    assert not _ffmpeg_alive(), "an ffmpeg outlived its task"
+    assert len(split) == len(local) == len(truth)
+    np.testing.assert_array_equal(split.hashes, local.hashes)
+    np.testing.assert_array_equal(split.pts, local.pts)
+    np.testing.assert_array_equal(split.contrast, local.contrast)
+    np.testing.assert_array_equal(np.asarray(split.desc), np.asarray(local.desc))
+    got = fastloop.scan(fp=split).to_dict()["loops"]
+    assert got == fastloop.scan(fp=local).to_dict()["loops"] and got
