@@ -26,9 +26,10 @@ import numpy as np
 
 from . import ffmpeg
 from .errors import DecodeError, FastloopError, InputError
+from .ffmpeg.banner import VideoInfo
 from .settings import FAST_MAX_GAP
 from .util import hms
-from .video import Range, Video, VideoInfo
+from .video import Range, Video
 
 #: Largest frame ``buckets --exact`` accepts (16K x 16K); hashes never see big frames.
 MAX_FRAME_PIXELS = 1 << 28

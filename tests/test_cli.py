@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 import fastloop
-from fastloop.cli import cli, hms, main
+from fastloop.cli import cli, main
+from fastloop.util import hms
 
 
 def run(args):

@@ -27,9 +27,9 @@ import fastloop
 from fastloop.cli import main
 from fastloop.errors import FastloopError, InputError
 from fastloop.ffmpeg import find_ffmpeg
+from fastloop.ffmpeg.banner import parse_probe
 from fastloop.hashing import hamming
 from fastloop.synth import Play, make_video
-from fastloop.video import parse_probe
 
 from .conftest import child_pids
 

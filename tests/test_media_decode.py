@@ -11,7 +11,8 @@ from fastloop import decode as dec
 from fastloop import ffmpeg
 from fastloop.errors import DecodeError, InputError
 from fastloop.ffmpeg import find_ffmpeg, input_url
-from fastloop.video import Video, parse_probe, probe
+from fastloop.ffmpeg.banner import parse_probe
+from fastloop.video import Video, probe
 
 from .conftest import child_pids
 

@@ -10,9 +10,10 @@ import pytest
 import fastloop
 from fastloop import pipeline
 from fastloop.errors import DecodeError
+from fastloop.ffmpeg.banner import VideoInfo
 from fastloop.hashers import AverageHash
 from fastloop.pipeline import Part, merge
-from fastloop.video import Range, Video, VideoInfo
+from fastloop.video import Range, Video
 
 
 def _ffmpeg_alive() -> list[int]:

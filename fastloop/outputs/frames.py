@@ -55,7 +55,8 @@ def frame_image(path: str | os.PathLike, fp, index: int, max_width: int | None =
     n = len(fp)
     if not 0 <= index < n:
         raise InputError(f"frame {index} is out of range: the video has {n} frames (0..{n - 1})")
-    from ..video import is_seekable, read_frame
+    from ..ffmpeg.banner import is_seekable
+    from ..video import read_frame
 
     return read_frame(
         path,

@@ -1,0 +1,272 @@
+"""``fastloop scan``, ``fingerprint`` and ``demo``: the verdict on one or more videos."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from ..errors import FastloopError
+from ..util import display_path
+from .app import HASH_SIZE, Run, _params, cli, pass_ctx
+
+
+@cli.command()
+@click.argument("videos", nargs=-1, type=click.Path(dir_okay=True))
+@click.option(
+    "--hash-size",
+    "-n",
+    type=HASH_SIZE,
+    default=24,
+    show_default=True,
+    help="Frames are shrunk to N x N gray before hashing. 24 (576 bits) keeps "
+    "copies within a few bits and unrelated footage 80+ bits apart.",
+)
+@click.option(
+    "--max-distance",
+    "-d",
+    type=click.IntRange(0, 4096),
+    default=None,
+    help="A pair of frames is looked at as a possible copy when their hashes differ "
+    "by at most this many bits. Default: 8% of the bits (46 at 24x24); re-encoded "
+    "copies measured 1-19 bits, unrelated frames 80+. Every candidate is then judged "
+    "on the frames' gray levels, kept from the same decode.",
+)
+@click.option(
+    "--min-length",
+    type=click.FloatRange(0.05, None),
+    default=1.0,
+    show_default=True,
+    help="Shortest copied stretch reported, in seconds.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the result to this file instead of stdout.",
+)
+@click.option(
+    "--from-fingerprint",
+    "fingerprints",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Scan a saved fingerprint (.npz from `fastloop fingerprint`): no decoding.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="ffmpeg processes decoding in parallel (default: one per core).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Checkpoint folder: the fingerprint is saved as it goes, an interrupted scan "
+    "resumes where it stopped when run again, and a finished one is reused at once "
+    "(re-scanning with other thresholds costs no decode).",
+)
+@click.option(
+    "--cuts",
+    is_flag=True,
+    help="List every occurrence (every cut) in the text output, not only the first 20 "
+    "of each loop.",
+)
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Decode only the frames other frames refer to (ffmpeg -skip_frame noref): "
+    "fewer frames to decode on H.264/HEVC with B-frames, no gain without them. "
+    "Skipped frames take their nearest decoded neighbour's hash and gray levels "
+    "interpolated between the decoded frames around them; copies in test patterns "
+    "that jump (lavfi testsrc2) may be partly missed.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also draw the loop map (every matched pair of frames, and a timeline of "
+    "the occurrences) to this PNG. Needs the plot extra.",
+)
+@pass_ctx
+def scan(
+    ctx: Run,
+    videos,
+    hash_size,
+    max_distance,
+    min_length,
+    fmt,
+    output,
+    fingerprints,
+    workers,
+    cache,
+    cuts,
+    fast,
+    plot,
+) -> None:
+    """Find the loops of one or more videos.
+
+    A loop is a stretch of footage that occurs again elsewhere in the video,
+    frame for frame. Frozen frames, black frames, stills and static scenes are not
+    loops: the repeated stretch itself must change over time.
+
+    \b
+    Examples:
+      fastloop scan upload.mp4
+      fastloop scan upload.mp4 --format json -o loops.json
+      fastloop fingerprint upload.mp4 -o up.npz && fastloop scan --from-fingerprint up.npz
+      fastloop scan upload.mp4 --plot loopmap.png
+      fastloop scan day.mp4 --cache ~/.cache/fastloop   (Ctrl-C, then run it again)
+      fastloop scan day.mp4 --fast
+    """
+    from ..api import scan as api_scan
+    from ..fingerprint import Fingerprint
+
+    if not videos and not fingerprints:
+        raise click.UsageError("give at least one VIDEO or --from-fingerprint FILE")
+    params = _params(max_distance, min_length)
+    results = []
+    failed = 0
+    jobs = [("fp", f) for f in fingerprints] + [("video", v) for v in videos]
+    if plot:
+        from ..outputs.frames import require_plot
+
+        if len(jobs) != 1:
+            raise click.UsageError("--plot draws one video: give one VIDEO or --from-fingerprint")
+        require_plot("--plot")
+    for kind, item in jobs:
+        try:
+            if kind == "fp":
+                fp = Fingerprint.load(item)
+                r = api_scan(fp=fp, params=params)
+            else:
+                bar = ctx.bar(display_path(os.path.basename(item)))
+                try:
+                    ctx.working_on(item, cache)
+                    r = api_scan(
+                        item,
+                        hash_size,
+                        bar,
+                        params=params,
+                        workers=workers,
+                        cache=cache,
+                        fast=fast,
+                    )
+                finally:
+                    bar.close()
+                for w in r.fingerprint.warnings:
+                    ctx.warn(f"{display_path(item)}: {w}")
+            results.append(r)
+        except FastloopError as exc:
+            if len(jobs) == 1:
+                raise
+            failed += 1
+            click.echo(f"fastloop: error: {exc}", err=True)
+    from .. import outputs
+
+    outputs.write(outputs.render(results, fmt, cuts=cuts, one=len(jobs) == 1), output)
+    if plot and results:
+        from ..outputs.plots import save_loop_map
+
+        save_loop_map(results[0], plot)
+    if failed:
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .npz file to write."
+)
+@click.option("--hash-size", "-n", type=HASH_SIZE, default=24, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 256), default=None)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Checkpoint folder: the fingerprint is saved as it goes, an interrupted scan "
+    "resumes where it stopped when run again, and a finished one is reused at once "
+    "(re-scanning with other thresholds costs no decode).",
+)
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Decode only the frames other frames refer to (see `fastloop scan --fast`).",
+)
+@pass_ctx
+def fingerprint(ctx: Run, video, output, hash_size, workers, cache, fast) -> None:
+    """Hash every frame of VIDEO and save hashes + timestamps to one .npz file.
+
+    Scanning the saved file (`fastloop scan --from-fingerprint FILE`) with other
+    thresholds costs no decoding.
+    """
+    from ..api import fingerprint as api_fingerprint
+
+    bar = ctx.bar(display_path(os.path.basename(video)))
+    try:
+        ctx.working_on(video, cache)
+        fp = api_fingerprint(video, hash_size, bar, workers=workers, cache=cache, fast=fast)
+    finally:
+        bar.close()
+    for w in fp.warnings:
+        ctx.warn(f"{display_path(video)}: {w}")
+    fp.save(output)
+    if not ctx.quiet:
+        skipped = f" ({int(fp.filled.sum())} not decoded)" if fp.decoded is not None else ""
+        size = f"{fp.hash_size}x{fp.hash_size}"
+        click.echo(f"{display_path(output)}: {len(fp)} frames{skipped}, {size} hashes")
+
+
+@cli.command()
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep the generated clip in this folder.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_ctx
+def demo(ctx: Run, keep, fmt) -> None:
+    """Make a 40 s looped clip with ffmpeg and scan it: no video of yours needed.
+
+    The clip is lavfi footage in which a 4 s stretch (from 6.0 s) is spliced in
+    again at 20.0 s and 29.0 s, cut at non-keyframe positions, with a freeze and a
+    black stretch as decoys, encoded once with lossy H.264.
+    """
+    import tempfile
+
+    from ..api import scan as api_scan
+    from ..synth import DEMO_SEGMENTS, make_video
+
+    folder = keep or tempfile.mkdtemp(prefix="fastloop-demo-")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "demo-looped.mp4")
+    if not ctx.quiet:
+        click.echo(f"making {display_path(path)} ...", err=True)
+    make_video(path, DEMO_SEGMENTS)
+    bar = ctx.bar("demo-looped.mp4")
+    try:
+        result = api_scan(path, progress=bar)
+    finally:
+        bar.close()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        from ..outputs import format_text
+
+        click.echo(format_text(result), nl=False)
+        if not ctx.quiet:
+            click.echo(
+                "planted: 4.000 s from 00:00:06.000 copied to 00:00:20.000 and 00:00:29.000",
+                err=True,
+            )
+    if not keep:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
