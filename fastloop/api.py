@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fingerprint import Fingerprint
+from .hashers import Hasher
 from .hashing import check_hash_size
 from .loops import Loop, LoopParams
 
@@ -41,6 +42,7 @@ def fingerprint(
     cache: str | os.PathLike | None = None,
     fast: bool = False,
     executor: Executor | None = None,
+    hasher: Hasher | None = None,
 ) -> Fingerprint:
     """Decode a video and average-hash every frame.
 
@@ -73,6 +75,9 @@ def fingerprint(
         Run the decode as range tasks of about 10 minutes on this executor (a process
         pool, or a Dask cluster's ``client.get_executor()``) and merge the parts: see
         :mod:`fastloop.pipeline`. ``workers`` and ``cache`` do not apply.
+    hasher : Hasher, optional
+        What each frame becomes (:mod:`fastloop.hashers`); default
+        ``AverageHash(hash_size)``.
 
     Returns
     -------
@@ -88,7 +93,8 @@ def fingerprint(
     from .hashers import AverageHash
     from .video import Video
 
-    hasher = AverageHash(_check_size(hash_size))
+    if hasher is None:
+        hasher = AverageHash(_check_size(hash_size))
     return pipeline.fingerprint(
         Video(path),
         hasher,
@@ -171,6 +177,7 @@ def scan(
     cache: str | os.PathLike | None = None,
     fast: bool = False,
     executor: Executor | None = None,
+    hasher: Hasher | None = None,
     **kwargs,
 ) -> ScanResult:
     """Fingerprint ``path`` (or take ``fp``) and find its loops.
@@ -178,7 +185,7 @@ def scan(
     The hash proposes copies and the gray descriptor kept in the fingerprint confirms
     them and puts their boundaries on the frame (see :mod:`fastloop.verify`): the
     video is decoded once, and a fingerprint alone (``fp=``) gives the same loops.
-    ``fast``, ``executor``: see :func:`fingerprint`.
+    ``fast``, ``executor``, ``hasher``: see :func:`fingerprint`.
 
     Examples
     --------
@@ -195,7 +202,14 @@ def scan(
         if path is None:
             raise TypeError("scan() needs a path or a fingerprint")
         fp = fingerprint(
-            path, hash_size, progress, workers=workers, cache=cache, fast=fast, executor=executor
+            path,
+            hash_size,
+            progress,
+            workers=workers,
+            cache=cache,
+            fast=fast,
+            executor=executor,
+            hasher=hasher,
         )
         tm = fp.info.get("timing", {})
         timing["decode_s"] = tm.get("decode_s", 0.0)

@@ -135,77 +135,23 @@ def decode(
     """
     if not isinstance(video, Video):
         video = Video(video)
-    info = video.info
-    verbose = log.isEnabledFor(logging.INFO)
-    loglevel = "level+warning" if verbose else "level+error"
-    if full_frame:
-        if info.width <= 0 or info.height <= 0:
-            raise InputError(f"{video.name}: unknown frame size")
-        if info.width * info.height > MAX_FRAME_PIXELS:
-            raise InputError(
-                f"{video.name}: {info.width}x{info.height} frames are too large "
-                f"for --exact (over {MAX_FRAME_PIXELS:,} pixels)"
-            )
-        frame_bytes = info.width * info.height
-    else:
-        frame_bytes = size * size
     if workers is None:
         workers = os.cpu_count() or 1
     if ranges is None:
         ranges = video.plan(workers) if not full_frame else [Range()]
-    threads = 1 if len(ranges) > 1 else None
     tmp = tempfile.mkdtemp(prefix="fastloop-")
-    work = []
-    for r, rng in enumerate(ranges):
-        stats = os.path.join(tmp, f"pts{r}.txt")
-        args = ffmpeg.decode_args(
-            video.exe,
-            video.url,
-            size,
-            stats,
-            start_s=rng.start_s,
-            end_s=rng.end_s,
-            threads=threads,
-            loglevel=loglevel,
-            full_frame=(info.width, info.height) if full_frame else None,
-            fast=fast,
-        )
-        log.info("%s", " ".join(args))
-        work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))
+    work = _pipes(video, size, ranges, tmp, full_frame, fast)
     stop = threading.Event()
-    total = info.frames_estimate
-    done = [0]
-    lock = threading.Lock()
-
-    reached = [0.0] * len(ranges)  # fast: seconds of each range decoded so far
-
-    def sink(r: int) -> Callable[[np.ndarray], None]:
-        def call(frames: np.ndarray) -> None:
-            on_frames(r, frames)
-            if progress is None:
-                return
-            if fast and info.fps > 0:
-                # frames are skipped: count video time, in nominal frames
-                t = ffmpeg.last_timestamp(work[r].stats)
-                if t is not None:
-                    lo = ranges[r].start_s if ranges[r].start_s is not None else info.start_s
-                    reached[r] = max(reached[r], t - lo)
-                with lock:
-                    progress(min(total, round(sum(reached) * info.fps)), total)
-                return
-            with lock:
-                done[0] += len(frames)
-                progress(done[0], total)
-
-        return call
-
     try:
         for w in work:
             w.start()
         if on_start is not None:
             on_start([w.stats for w in work])
+        counter = _Counter(video.info, ranges, work, progress, fast)
         for r, w in enumerate(work):
-            w.thread = threading.Thread(target=w.pump, args=(sink(r), stop), daemon=True)
+            w.thread = threading.Thread(
+                target=w.pump, args=(counter.sink(r, on_frames), stop), daemon=True
+            )
             w.thread.start()
         for w in work:
             assert w.thread is not None
@@ -216,41 +162,7 @@ def decode(
         for w in work:
             assert w.proc is not None
             w.proc.wait()
-        warnings: list[str] = []
-        if verbose:
-            for w in work:
-                for line in w.errors(warnings=True):
-                    log.info("ffmpeg: %s", line)
-        name = video.name
-        if sum(w.frames for w in work) == 0 and all(
-            w.proc is not None
-            and (w.proc.returncode == 0 or "received no packets" in w.stderr_tail())
-            for w in work
-        ):
-            raise InputError(f"{name}: no video frames could be decoded (the stream is empty)")
-        for w in work:
-            assert w.proc is not None
-            if w.proc.returncode != 0:
-                raise DecodeError(
-                    f"{name}: ffmpeg failed (exit {w.proc.returncode})",
-                    w.stderr_tail(),
-                    w.proc.returncode,
-                )
-            if w.truncated_bytes:
-                warnings.append(f"dropped {w.truncated_bytes} bytes of an incomplete last frame")
-        if info.video_streams > 1:
-            warnings.append(
-                f"{info.video_streams} video streams: using the first "
-                f"({info.codec}, {info.width}x{info.height})"
-            )
-        dec = _assemble(info, ranges, work, warnings)
-        errors = [w.errors() for w in work]
-        gap = FAST_MAX_GAP if fast else 1.5
-        dec.warnings.extend(damage_warnings(info, dec.pts, errors, gap))
-        return dec
-    except BaseException:
-        stop.set()
-        raise
+        return _outcome(video, ranges, work, fast)
     finally:
         stop.set()
         for w in work:
@@ -263,6 +175,109 @@ def decode(
                 on_stop()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pipes(video: Video, size, ranges, tmp, full_frame, fast) -> list[ffmpeg.FramePipe]:
+    """One ffmpeg (not started yet) per range, its timestamps and log in ``tmp``."""
+    info = video.info
+    if full_frame:
+        if info.width <= 0 or info.height <= 0:
+            raise InputError(f"{video.name}: unknown frame size")
+        if info.width * info.height > MAX_FRAME_PIXELS:
+            raise InputError(
+                f"{video.name}: {info.width}x{info.height} frames are too large "
+                f"for --exact (over {MAX_FRAME_PIXELS:,} pixels)"
+            )
+        frame_bytes = info.width * info.height
+    else:
+        frame_bytes = size * size
+    loglevel = "level+warning" if log.isEnabledFor(logging.INFO) else "level+error"
+    work = []
+    for r, rng in enumerate(ranges):
+        stats = os.path.join(tmp, f"pts{r}.txt")
+        args = ffmpeg.decode_args(
+            video.exe,
+            video.url,
+            size,
+            stats,
+            start_s=rng.start_s,
+            end_s=rng.end_s,
+            threads=1 if len(ranges) > 1 else None,
+            loglevel=loglevel,
+            full_frame=(info.width, info.height) if full_frame else None,
+            fast=fast,
+        )
+        log.info("%s", " ".join(args))
+        work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))
+    return work
+
+
+class _Counter:
+    """Progress over all ranges, reported after each batch: frames received, or with
+    ``fast`` (frames are skipped) video time decoded, in nominal frames."""
+
+    def __init__(self, info: VideoInfo, ranges, work, progress: ProgressFn | None, fast: bool):
+        self.info, self.ranges, self.work, self.progress = info, ranges, work, progress
+        self.by_time = fast and info.fps > 0
+        self.total = info.frames_estimate
+        self.done = 0
+        self.reached = [0.0] * len(ranges)  # by_time: seconds of each range decoded
+        self.lock = threading.Lock()
+
+    def sink(self, r: int, on_frames) -> Callable[[np.ndarray], None]:
+        def call(frames: np.ndarray) -> None:
+            on_frames(r, frames)
+            if self.progress is not None:
+                self.count(r, len(frames))
+
+        return call
+
+    def count(self, r: int, n: int) -> None:
+        with self.lock:
+            if not self.by_time:
+                self.done += n
+                self.progress(self.done, self.total)
+                return
+            t = ffmpeg.last_timestamp(self.work[r].stats)
+            if t is not None:
+                lo = self.ranges[r].start_s
+                lo = lo if lo is not None else self.info.start_s
+                self.reached[r] = max(self.reached[r], t - lo)
+            done = round(sum(self.reached) * self.info.fps)
+            self.progress(min(self.total, done), self.total)
+
+
+def _outcome(video: Video, ranges, work, fast: bool) -> Decoded:
+    """What the finished children produced: an error if they failed or decoded
+    nothing, else the kept frames' times and the warnings (damage, several streams)."""
+    info = video.info
+    if log.isEnabledFor(logging.INFO):
+        for w in work:
+            for line in w.errors(warnings=True):
+                log.info("ffmpeg: %s", line)
+    if sum(w.frames for w in work) == 0 and all(
+        w.proc.returncode == 0 or "received no packets" in w.stderr_tail() for w in work
+    ):
+        raise InputError(f"{video.name}: no video frames could be decoded (the stream is empty)")
+    warnings: list[str] = []
+    for w in work:
+        if w.proc.returncode != 0:
+            raise DecodeError(
+                f"{video.name}: ffmpeg failed (exit {w.proc.returncode})",
+                w.stderr_tail(),
+                w.proc.returncode,
+            )
+        if w.truncated_bytes:
+            warnings.append(f"dropped {w.truncated_bytes} bytes of an incomplete last frame")
+    if info.video_streams > 1:
+        warnings.append(
+            f"{info.video_streams} video streams: using the first "
+            f"({info.codec}, {info.width}x{info.height})"
+        )
+    dec = _assemble(info, ranges, work, warnings)
+    errors = [w.errors() for w in work]
+    dec.warnings.extend(damage_warnings(info, dec.pts, errors, FAST_MAX_GAP if fast else 1.5))
+    return dec
 
 
 def _assemble(

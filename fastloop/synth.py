@@ -166,6 +166,9 @@ def make_video(
 ) -> np.ndarray:
     """Compose ``segments`` and encode them once with lossy H.264; return the truth.
 
+    (Longer than most: the ffmpeg command line of the encode and the feeding of its
+    stdin, frame by frame, are one piece.)
+
     ``setpts`` (an ffmpeg expression, in units of a 1/600 s time base) gives the
     frames other timestamps, e.g. a variable frame rate; ``audio`` adds a sine tone.
 

@@ -9,6 +9,7 @@ import sys
 import click
 
 from ..errors import FastloopError
+from ..outputs import FORMATS
 from ..util import display_path
 from .app import HASH_SIZE, Run, _params, cli, pass_ctx
 
@@ -42,7 +43,7 @@ from .app import HASH_SIZE, Run, _params, cli, pass_ctx
     help="Shortest copied stretch reported, in seconds.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True
+    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True
 )
 @click.option(
     "-o",

@@ -1,10 +1,11 @@
 """Everything fastloop says to ffmpeg and hears from it.
 
 :mod:`.binary` finds the program; :mod:`.commands` builds every command line (pure
-functions); :mod:`.banner` parses what ``ffmpeg -i`` says of a file; :mod:`.process` runs them, each child bound to die with fastloop, and
-pumps a pipe of raw frames; :mod:`.logs` reads what ffmpeg writes besides frames
-(timestamp files, its log, the reason it failed). Nothing else in fastloop builds
-an ffmpeg argument or parses its output.
+functions); :mod:`.banner` parses what ``ffmpeg -i`` says of a file; :mod:`.process`
+runs the commands, each child bound to die with fastloop, and pumps a pipe of raw
+frames; :mod:`.logs` reads what ffmpeg writes besides frames (timestamp files, its
+log, the reason it failed). Nothing else in fastloop builds an ffmpeg argument or
+parses its output.
 """
 
 from .binary import find_ffmpeg, input_url

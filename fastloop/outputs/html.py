@@ -157,6 +157,10 @@ def report_html(
 ) -> str:
     """The HTML report of a scan, as one self-contained string.
 
+    (One function, longer than most: it writes the page top to bottom, section
+    after section, and every section reads the same few locals; split up, each
+    piece would take them all as arguments.)
+
     Parameters
     ----------
     result : ScanResult

@@ -204,6 +204,9 @@ def _time_axis(axis, duration: float, ticks: int = 7) -> None:
 def loop_map(result, *, size_px: int = 720, title: str | None = None, max_rows: int = 10):
     """The loop map of a whole video as a matplotlib Figure.
 
+    (Longer than most functions: matplotlib's figure set-up, axis by axis, reads
+    best in one place.)
+
     Top: a time-by-time dot plot of matched frames. The main diagonal (grey) is every
     frame matching itself; each copy is a line parallel to it, offset by the copy's
     distance in time, coloured by loop. It is a 2-D histogram drawn at one cell per
