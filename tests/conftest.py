@@ -28,6 +28,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+def copy_spans(truth) -> list[tuple[int, int, int]]:
+    """``(source_start, copy_start, length)`` of every copied stretch of a fixture, from
+    its truth (the footage frame each video frame shows): a frame is a copy when its
+    footage frame was shown before, and its source is where that was."""
+    first: dict[int, int] = {}
+    spans: list[list[int]] = []
+    for i, t in enumerate(np.asarray(truth).tolist()):
+        if t < 0:
+            continue
+        if t not in first:
+            first[t] = i
+            continue
+        src = first[t]
+        if spans and spans[-1][1] + spans[-1][2] == i and spans[-1][0] + spans[-1][2] == src:
+            spans[-1][2] += 1
+        else:
+            spans.append([src, i, 1])
+    return [(a, b, n) for a, b, n in spans]
+
+
 def _make(tmp_path_factory, name, segments, **kw):
     path = str(tmp_path_factory.mktemp("video") / name)
     truth = make_video(path, segments, **kw)

@@ -28,10 +28,10 @@ from fastloop.loops import Loop, LoopParams, Occurrence
 from fastloop.outputs import frames as pics
 from fastloop.outputs import plots
 
+from .conftest import copy_spans
+
 Image = pytest.importorskip("PIL.Image", reason="the plot extra is not installed")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
-
-COPY_FROM, COPY_TO, COPY_LEN = 137, 400, 126  # the looped_clip fixture's copy
 
 
 class _Main:
@@ -105,9 +105,10 @@ def test_unpack_hash_is_the_average_hash_bit_by_bit():
 
 
 def test_difference_is_dark_for_a_copy_and_bright_for_unrelated_frames(looped_clip, scanned):
-    path, _ = looped_clip
+    path, truth = looped_clip
+    ((src, dst, _),) = copy_spans(truth)
     copy = pics.loop_pair(path, scanned, 1, (1, 2))
-    assert copy.frames == (COPY_FROM, COPY_TO)
+    assert copy.frames == (src, dst)
     d = copy.difference()
     assert d.shape == (180, 320)
     assert d.mean() < 12 and np.percentile(d, 99) < 60, (d.mean(), np.percentile(d, 99))
@@ -118,9 +119,10 @@ def test_difference_is_dark_for_a_copy_and_bright_for_unrelated_frames(looped_cl
 
 
 def test_pair_image_shows_frames_at_full_size_and_marks_the_bits(looped_clip, scanned, tmp_path):
-    path, _ = looped_clip
+    path, truth = looped_clip
+    ((src, dst, _),) = copy_spans(truth)
     pair = pics.loop_pair(path, scanned, 1, (1, 2), offset=30)
-    assert pair.frames == (COPY_FROM + 30, COPY_TO + 30)
+    assert pair.frames == (src + 30, dst + 30)
     out = pair.save(tmp_path / "pair.png")
     img = np.asarray(Image.open(out).convert("RGB"))
     box = pics.pair_layout(320, 180, 24)
@@ -149,16 +151,17 @@ def test_pair_image_shows_frames_at_full_size_and_marks_the_bits(looped_clip, sc
 # --- the loop map -----------------------------------------------------------------
 
 
-def test_match_histogram_is_the_copy_diagonal(scanned):
+def test_match_histogram_is_the_copy_diagonal(looped_clip, scanned):
+    ((src, dst, length),) = copy_spans(looped_clip[1])
     fp = scanned.fingerprint
     (lp,) = scanned.loops
-    assert [o.start_frame for o in lp.occurrences] == [COPY_FROM, COPY_TO]
-    assert abs(lp.length_frames - COPY_LEN) <= 2
+    assert [o.start_frame for o in lp.occurrences] == [src, dst]
+    assert abs(lp.length_frames - length) <= 2
     bins = 413  # two frames a cell
     counts, owner = plots.match_histogram(scanned, bins)
     pix = plots._frame_pixels(fp.pts, plots._duration(fp), bins)
     k = np.arange(lp.length_frames)
-    a, b = pix[COPY_FROM + k], pix[COPY_TO + k]
+    a, b = pix[src + k], pix[dst + k]
     assert (counts[a, b] > 0).all() and (counts[b, a] > 0).all()
     assert counts.sum() == 2 * lp.length_frames  # each frame pair once, both ways
     assert (owner[a, b] == 0).all()
