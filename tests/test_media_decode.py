@@ -211,3 +211,27 @@ def test_a_one_frame_gif_is_a_still_image(tmp_path):
     )  # fmt: skip
     with pytest.raises(InputError, match=r"is a still image \(gif\)"):
         fastloop.scan(gif)
+
+
+def test_every_ffmpeg_child_is_bound_to_die_with_fastloop(looped_clip, monkeypatch):
+    """The probe, the decode, the packet listing and the seek for one frame all spawn
+    ffmpeg with the parent-death signal (Linux), so none outlives a killed fastloop."""
+    import sys
+
+    real, calls = subprocess.Popen, []
+
+    def spy(args, *rest, **kwargs):
+        calls.append((args, kwargs.get("preexec_fn")))
+        return real(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    path = looped_clip[0]
+    fastloop.scan(path)
+    video = Video(path)
+    video.packets()
+    assert video.frame(1.0).shape == (180, 320, 3)
+    names = ("framecrc", "ppm", "rawvideo")
+    kinds = {"probe" if a[-2] == "-i" else next(k for k in names if k in a) for a, _ in calls}
+    assert kinds == {"probe", "rawvideo", "framecrc", "ppm"}, kinds
+    if sys.platform.startswith("linux"):
+        assert all(fn is not None for _, fn in calls), [a[:3] for a, fn in calls if fn is None]
