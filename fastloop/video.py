@@ -135,6 +135,10 @@ class Video:
     def __repr__(self) -> str:
         return f"Video({display_path(self.path)!r})"
 
+    def __getstate__(self) -> dict:
+        # sent to another machine (a range task): its own ffmpeg, not this one's path
+        return {k: v for k, v in self.__dict__.items() if k != "exe"}
+
     @cached_property
     def exe(self) -> str:
         return ffmpeg.find_ffmpeg()

@@ -177,3 +177,28 @@ def child_pids() -> set[int]:
 
 
 __all__ = ["Black", "Freeze", "Play", "Still", "child_pids"]
+
+
+def live_ffmpeg_below(pid: int) -> list[int]:
+    """Live ffmpeg processes anywhere below ``pid`` (children of any of its threads,
+    their children, ...), from the parent links of every process on the machine."""
+    parent, name = {}, {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    head, rest = fh.read().rsplit(")", 1)
+                fields = rest.split()
+                if fields[0] != "Z":
+                    parent[int(d)] = int(fields[1])
+                    name[int(d)] = head.split("(", 1)[1]
+            except (OSError, IndexError, ValueError):
+                pass
+    out = []
+    for p in parent:
+        q = p
+        while q in parent and q != pid:
+            q = parent[q]
+        if q == pid and p != pid and "ffmpeg" in name[p]:
+            out.append(p)
+    return out

@@ -15,27 +15,7 @@ from fastloop.hashers import AverageHash
 from fastloop.pipeline import Part, merge
 from fastloop.video import Range, Video
 
-
-def _ffmpeg_alive() -> list[int]:
-    """ffmpeg processes anywhere below this one (tasks may run in pool processes)."""
-    out, todo = [], [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as fh:
-                kids = [int(x) for x in fh.read().split()]
-        except OSError:
-            kids = []
-        for k in kids:
-            try:
-                with open(f"/proc/{k}/stat") as fh:
-                    name, state = fh.read().split("(", 1)[1].rsplit(")", 1)
-                if "ffmpeg" in name and state.split()[0] != "Z":
-                    out.append(k)
-            except OSError:
-                pass
-        todo.extend(kids)
-    return out
+from .conftest import live_ffmpeg_below
 
 
 def _part(lo, hi, times, seed=0):
@@ -84,7 +64,7 @@ def test_range_tasks_on_an_executor_equal_the_local_decode(long_clip, monkeypatc
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
     with pool:
         split = fastloop.fingerprint(path, executor=pool)
-    assert not _ffmpeg_alive(), "an ffmpeg outlived its task"
+    assert not live_ffmpeg_below(os.getpid()), "an ffmpeg outlived its task"
     assert len(split) == len(local) == len(truth)
     np.testing.assert_array_equal(split.hashes, local.hashes)
     np.testing.assert_array_equal(split.pts, local.pts)

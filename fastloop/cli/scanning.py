@@ -93,6 +93,15 @@ from .app import HASH_SIZE, Run, _params, cli, pass_ctx
     help="Also draw the loop map (every matched pair of frames, and a timeline of "
     "the occurrences) to this PNG. Needs the plot extra.",
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Decode on a Dask cluster: ranges of about 10 minutes of every VIDEO run as "
+    "tasks on its workers, and each video is reported as soon as it is done. "
+    "ADDRESS is a scheduler (tcp://host:8786), or local[:N] for N worker processes "
+    "here. Needs pip install 'fastloop[dask]'.",
+)
 @pass_ctx
 def scan(
     ctx: Run,
@@ -108,6 +117,7 @@ def scan(
     cuts,
     fast,
     plot,
+    dask_address,
 ) -> None:
     """Find the loops of one or more videos.
 
@@ -123,6 +133,7 @@ def scan(
       fastloop scan upload.mp4 --plot loopmap.png
       fastloop scan day.mp4 --cache ~/.cache/fastloop   (Ctrl-C, then run it again)
       fastloop scan day.mp4 --fast
+      fastloop scan uploads/*.mp4 --dask tcp://scheduler:8786 --format jsonl
     """
     from ..api import scan as api_scan
     from ..fingerprint import Fingerprint
@@ -139,7 +150,10 @@ def scan(
         if len(jobs) != 1:
             raise click.UsageError("--plot draws one video: give one VIDEO or --from-fingerprint")
         require_plot("--plot")
+    stream = _Stream(fmt, output) if fmt == "jsonl" else None
     for kind, item in jobs:
+        if kind == "video" and dask_address:
+            continue
         try:
             if kind == "fp":
                 fp = Fingerprint.load(item)
@@ -162,11 +176,23 @@ def scan(
                 for w in r.fingerprint.warnings:
                     ctx.warn(f"{display_path(item)}: {w}")
             results.append(r)
+            if stream:
+                stream.put(r.to_dict())
         except FastloopError as exc:
-            if len(jobs) == 1:
+            if len(jobs) == 1 and not stream:
                 raise
             failed += 1
-            click.echo(f"fastloop: error: {exc}", err=True)
+            if stream:
+                stream.put({"video": os.path.basename(item), "error": str(exc)})
+            else:
+                click.echo(f"fastloop: error: {exc}", err=True)
+    if dask_address and videos:
+        failed += _scan_on_dask(ctx, videos, dask_address, hash_size, params, fast, stream, results)
+    if stream:
+        stream.close()
+        if failed:
+            sys.exit(2)
+        return
     from .. import outputs
 
     outputs.write(outputs.render(results, fmt, cuts=cuts, one=len(jobs) == 1), output)
@@ -176,6 +202,56 @@ def scan(
         save_loop_map(results[0], plot)
     if failed:
         sys.exit(2)
+
+
+class _Stream:
+    """``--format jsonl``: one JSON line per video, written as each one finishes."""
+
+    def __init__(self, fmt: str, output: str | None):
+        self.fh = open(output, "w", encoding="utf-8") if output else None
+
+    def put(self, doc: dict) -> None:
+        line = json.dumps(doc) + "\n"
+        if self.fh is not None:
+            self.fh.write(line)
+            self.fh.flush()
+        else:
+            click.echo(line, nl=False)
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+def _scan_on_dask(ctx: Run, videos, address, hash_size, params, fast, stream, results) -> int:
+    """Scan ``videos`` on a Dask cluster (see :mod:`fastloop.fleet`); returns how many
+    failed (said on stderr, or as records with jsonl)."""
+    from ..fleet import Failure, dask_executor, scan_many
+    from ..hashers import AverageHash
+
+    failed = 0
+    bar = ctx.bar(f"{len(videos)} videos")
+    try:
+        with dask_executor(address, hash_size) as executor:
+            hasher = AverageHash(hash_size)
+            found = scan_many(videos, executor, hasher=hasher, params=params, fast=fast)
+            for done, r in enumerate(found, 1):
+                bar(done, len(videos))
+                if isinstance(r, Failure):
+                    failed += 1
+                    if stream:
+                        stream.put(r.to_dict())
+                    else:
+                        click.echo(f"fastloop: error: {r.error}", err=True)
+                    continue
+                for w in r.fingerprint.warnings:
+                    ctx.warn(f"{display_path(r.fingerprint.info.get('path', ''))}: {w}")
+                if stream:
+                    stream.put(r.to_dict())
+                results.append(r)
+    finally:
+        bar.close()
+    return failed
 
 
 @cli.command()

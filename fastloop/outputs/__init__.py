@@ -44,9 +44,19 @@ def _csv(results: Sequence, **_) -> str:
     return format_csv(results)
 
 
+def _jsonl(results: Sequence, **_) -> str:
+    return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
+
+
 #: name -> function(results, **options) -> str. Options: ``cuts`` (text: every
-#: occurrence), ``one`` (json: a single object rather than a list).
-FORMATS: dict[str, Callable[..., str]] = {"text": _text, "json": _json, "csv": _csv}
+#: occurrence), ``one`` (json: a single object rather than a list). ``jsonl`` is one
+#: compact JSON object per line (``fastloop scan`` writes each as its video finishes).
+FORMATS: dict[str, Callable[..., str]] = {
+    "text": _text,
+    "json": _json,
+    "csv": _csv,
+    "jsonl": _jsonl,
+}
 
 
 def render(results: Sequence, fmt: str = "text", **options) -> str:

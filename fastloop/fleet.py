@@ -1,0 +1,179 @@
+"""Many videos on many workers: range tasks of every video at once, results as they finish.
+
+:func:`scan_many` is what a platform checking uploads runs: it probes each video
+(here, in the caller), submits every range of every video to one executor (a Dask
+cluster's ``client.get_executor()``, a process pool), and yields each video's
+:class:`~fastloop.api.ScanResult` as soon as its last range is in, merged and
+searched here (the serial part). A video that fails yields one :class:`Failure`
+record; the rest of the batch goes on. Range tasks write nothing, so a task that a
+cluster reruns (its worker died) costs time, never a wrong or doubled result.
+
+:func:`dask_executor` turns the CLI's ``--dask`` value into an executor: ``local``
+or ``local:N`` for a LocalCluster of N single-threaded worker processes (one decode
+per core), anything else is a scheduler address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, as_completed
+from dataclasses import dataclass
+
+from .errors import FastloopError, InputError
+from .hashers import AverageHash, Hasher
+from .loops import LoopParams
+from .pipeline import Part, fingerprint_range, merge, task_ranges
+from .util import display_path
+from .video import Range, Video
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A video of the batch that could not be scanned, and why (one line)."""
+
+    path: str
+    error: str
+
+    def to_dict(self) -> dict:
+        return {"video": os.path.basename(self.path), "error": self.error}
+
+
+def _warm_worker(size: int) -> str:  # runs on each worker
+    AverageHash(size).warm()
+    return "ok"
+
+
+def scan_many(
+    paths: Iterable[str | os.PathLike],
+    executor: Executor,
+    *,
+    hasher: Hasher | None = None,
+    params: LoopParams | None = None,
+    fast: bool = False,
+) -> Iterator[object]:
+    """Scan every video, its ranges on ``executor``; yield a ScanResult or a
+    :class:`Failure` per video, in the order they finish.
+
+    Examples
+    --------
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
+    ...     for r in scan_many(uploads, client.get_executor()):
+    ...         print(r.to_dict()["video"], getattr(r, "looped", None))
+    """
+    from .api import ScanResult
+    from .loops import search
+
+    hasher = hasher or AverageHash(24)
+    params = params or LoopParams()
+    pending: dict[Future, tuple[int, int]] = {}
+    videos: list[tuple[Video, list[Range], list[Part | None]]] = []
+    failed: set[int] = set()
+    started: dict[int, float] = {}
+
+    def submit(v: int) -> None:
+        started.setdefault(v, time.perf_counter())
+        video, ranges, _ = videos[v]
+        for i, rng in enumerate(ranges):
+            pending[executor.submit(fingerprint_range, video, rng, hasher, fast)] = (v, i)
+
+    for path in paths:
+        video = Video(path)
+        try:
+            ranges = task_ranges(video)
+        except FastloopError as exc:
+            yield Failure(os.fspath(path), str(exc))
+            continue
+        videos.append((video, ranges, [None] * len(ranges)))
+        submit(len(videos) - 1)
+    while pending:
+        fut = next(as_completed(list(pending)))
+        v, i = pending.pop(fut)
+        if v in failed:
+            continue
+        video, ranges, parts = videos[v]
+        try:
+            parts[i] = fut.result()
+        except Exception as exc:  # a task's error, or the cluster's (a worker lost)
+            from .decode import _SeekMissed
+
+            if isinstance(exc, _SeekMissed) and len(ranges) > 1:
+                _cancel(pending, v)
+                videos[v] = (video, [Range()], [None])  # this file cannot be split
+                submit(v)
+                continue
+            failed.add(v)
+            _cancel(pending, v)
+            yield Failure(video.path, _one_line(exc))
+            continue
+        if any(p is None for p in parts):
+            continue
+        try:
+            fp = merge(parts, video, hasher, started[v])
+            videos[v] = (video, ranges, [])  # the parts are merged: free them
+            t = time.perf_counter()
+            loops = search(fp, params).loops
+            timing = {k: fp.info["timing"][k] for k in ("decode_s", "hash_s")}
+            timing["match_s"] = time.perf_counter() - t
+            timing["total_s"] = time.perf_counter() - started[v]
+            result = ScanResult(fp, loops, params, timing)
+        except FastloopError as exc:
+            yield Failure(video.path, str(exc))
+            continue
+        yield result
+
+
+def _cancel(pending: dict, v: int) -> None:
+    for fut, (w, _) in list(pending.items()):
+        if w == v:
+            fut.cancel()
+            del pending[fut]
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, FastloopError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def dask_executor(address: str, hash_size: int = 24):
+    """An executor on a Dask cluster, for as long as the ``with`` block runs.
+
+    ``local`` or ``local:N``: a LocalCluster of N worker processes (default: one per
+    core), one thread each, so that each decodes one range at a time; otherwise the
+    address of a running scheduler (``tcp://host:8786``). Every worker loads the hash
+    kernel once, before the first task.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--dask needs Dask: pip install 'fastloop[dask]'") from None
+    cluster = None
+    if address == "local" or address.startswith("local:"):
+        n = address.partition(":")[2]
+        if n and not n.isdigit():
+            raise InputError(f"--dask {address}: local:N wants a number of workers")
+        workers = int(n) if n else os.cpu_count() or 1
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(address, timeout="20s")
+        except OSError as exc:
+            raise InputError(
+                f"--dask {display_path(address)}: no scheduler there ({exc})"
+            ) from None
+    try:
+        client.run(_warm_worker, hash_size)
+        yield client.get_executor()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
