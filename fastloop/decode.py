@@ -113,6 +113,7 @@ def decode(
     on_start: Callable[[list[str]], None] | None = None,
     on_stop: Callable[[], None] | None = None,
     fast: bool = False,
+    rate: float | None = None,
 ) -> Decoded:
     """Decode ``video`` to gray ``size`` x ``size`` frames, calling
     ``on_frames(range_index, frames)`` with uint8[n, size*size] batches from one
@@ -132,15 +133,17 @@ def decode(
 
     ``fast`` decodes only the frames other frames refer to (``FAST_INPUT``);
     progress is then counted in frame intervals of video time, not frames received.
+    ``rate`` resamples the frames to that rate, in one range (a grid that starts
+    once).
     """
     if not isinstance(video, Video):
         video = Video(video)
     if workers is None:
         workers = os.cpu_count() or 1
     if ranges is None:
-        ranges = video.plan(workers) if not full_frame else [Range()]
+        ranges = video.plan(workers) if not (full_frame or rate) else [Range()]
     tmp = tempfile.mkdtemp(prefix="fastloop-")
-    work = _pipes(video, size, ranges, tmp, full_frame, fast)
+    work = _pipes(video, size, ranges, tmp, full_frame, fast, rate)
     stop = threading.Event()
     try:
         for w in work:
@@ -177,7 +180,7 @@ def decode(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _pipes(video: Video, size, ranges, tmp, full_frame, fast) -> list[ffmpeg.FramePipe]:
+def _pipes(video: Video, size, ranges, tmp, full_frame, fast, rate) -> list[ffmpeg.FramePipe]:
     """One ffmpeg (not started yet) per range, its timestamps and log in ``tmp``."""
     info = video.info
     if full_frame:
@@ -206,6 +209,7 @@ def _pipes(video: Video, size, ranges, tmp, full_frame, fast) -> list[ffmpeg.Fra
             loglevel=loglevel,
             full_frame=(info.width, info.height) if full_frame else None,
             fast=fast,
+            rate=rate,
         )
         log.info("%s", " ".join(args))
         work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))

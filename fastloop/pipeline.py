@@ -147,7 +147,7 @@ def check_budget(info, hasher: Hasher | int, memory_bytes: int | None = None) ->
 # --------------------------------------------------------------------------- local
 
 
-def _local(video, hasher, progress, workers, t0, fast) -> Fingerprint:
+def _local(video, hasher, progress, workers, t0, fast, rate=None) -> Fingerprint:
     from .decode import decode
 
     parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -167,7 +167,9 @@ def _local(video, hasher, progress, workers, t0, fast) -> Fingerprint:
     _warm(hasher)
     desc = Descriptors(hasher.size, info.frames_estimate)
     try:
-        dec = decode(video, hasher.size, on_frames, workers=workers, progress=progress, fast=fast)
+        dec = decode(
+            video, hasher.size, on_frames, workers=workers, progress=progress, fast=fast, rate=rate
+        )
     except BaseException:
         desc.close()
         raise
@@ -191,13 +193,16 @@ def _local(video, hasher, progress, workers, t0, fast) -> Fingerprint:
             contrast[put : put + len(h)] = c
             put += len(h)
             del h, c
+    meta = _meta(video, hasher, t0, hash_time[0])
+    if rate is not None:
+        meta["fps"] = float(rate)
     return Fingerprint(
         hashes=hashes[:put],
         pts=dec.pts,
         contrast=contrast[:put],
         desc=desc.finish(dec.keep),
         hash_size=hasher.size,
-        info=_meta(video, hasher, t0, hash_time[0]),
+        info=meta,
         warnings=dec.warnings,
     )
 

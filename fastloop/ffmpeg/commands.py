@@ -59,6 +59,7 @@ def decode_args(
     loglevel: str = "level+error",
     full_frame: tuple[int, int] | None = None,
     fast: bool = False,
+    rate: float | None = None,
 ) -> list[str]:
     """The command line that decodes ``[start_s, end_s)`` (None: the file's start or
     end) to raw ``size`` x ``size`` gray frames on stdout.
@@ -72,6 +73,8 @@ def decode_args(
     less (:data:`FAST_INPUT`). ``-max_error_rate 1``: ffmpeg 7+ aborts when over 2/3
     of the packets fail to decode, and a damaged file should yield the frames that
     decode. ``-flush_packets 0``: otherwise every 576-byte frame is a write of its own.
+    ``rate`` resamples to that many frames a second (the ``fps`` filter: frames
+    repeated or dropped onto a common grid, for comparing two videos).
     """
     in_kwargs: dict = {"copyts": None}
     if fast:
@@ -85,6 +88,8 @@ def decode_args(
     stream = ffmpeg_python.input(_URL_SLOT, **in_kwargs)["v:0"]
     if end_s is not None:
         stream = stream.filter("select", f"lt(t,{end_s!r})")
+    if rate is not None:
+        stream = stream.filter("fps", f"{rate!r}")
     if full_frame is None:
         stream = stream.filter("scale", size, size, flags="area")
     else:

@@ -1,0 +1,69 @@
+"""``fastloop compare A B``: the footage of A that plays in B, with both times."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..util import display_path, hms
+from .app import HASH_SIZE, Run, _params, cli, pass_ctx
+
+
+@cli.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@click.option("--hash-size", "-n", type=HASH_SIZE, default=24, show_default=True)
+@click.option(
+    "--min-length",
+    type=click.FloatRange(0.05, None),
+    default=1.0,
+    show_default=True,
+    help="Shortest shared stretch reported, in seconds.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "vsc"]),
+    default="text",
+    show_default=True,
+    help="vsc: the Video Similarity Challenge 2022 CSV (B as the query, A as the reference).",
+)
+@pass_ctx
+def compare(ctx: Run, a, b, hash_size, min_length, fmt) -> None:
+    """Find the stretches of A that play in B (a re-upload, a compilation).
+
+    Both are decoded once, B onto A's frame rate when theirs differ, and searched as
+    one video: the same grouping and verification as `fastloop scan`. Trims and
+    re-encodes are found; mirrored, cropped or letterboxed copies are not yet.
+
+    \b
+    Examples:
+      fastloop compare source.mp4 reupload.mp4
+      fastloop compare source.mp4 reupload.mp4 --format vsc >> matches.csv
+    """
+    from ..compare import compare as run_compare
+    from ..compare import format_vsc
+    from ..hashers import AverageHash
+
+    ctx.working_on(a, None)
+    result = run_compare(a, b, hasher=AverageHash(hash_size), params=_params(None, min_length))
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if fmt == "vsc":
+        click.echo(format_vsc(result), nl=False)
+        return
+    na, nb = (display_path(os.path.basename(p)) for p in (a, b))
+    if not result.matches:
+        click.echo(f"{na} and {nb}: no shared footage")
+        return
+    n = len(result.matches)
+    click.echo(f"{na} and {nb}: {n} shared stretch{'es' if n != 1 else ''}")
+    for m in result.matches:
+        click.echo(
+            f"  {na} {hms(m.a_start_s)}-{hms(m.a_end_s)} plays in {nb} at "
+            f"{hms(m.b_start_s)}-{hms(m.b_end_s)} ({m.length} frames, "
+            f"mean distance {m.mean_distance:.1f} bits)"
+        )
