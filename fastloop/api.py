@@ -114,6 +114,9 @@ class ScanResult:
     loops: list[Loop]
     params: LoopParams
     timing: dict = field(default_factory=dict)
+    #: with ``scan --against STORE``: (stored entry, matches) of every stored video
+    #: that shares footage with this one; None when no store was asked
+    shared: list | None = None
 
     @property
     def looped(self) -> bool:
@@ -129,7 +132,7 @@ class ScanResult:
     def to_dict(self) -> dict:
         """The JSON output contract of ``fastloop scan --format json``."""
         info = self.fingerprint.info
-        return {
+        doc = {
             "video": os.path.basename(str(info.get("path", ""))),
             "frames": len(self.fingerprint),
             "fps": round(self.fingerprint.fps, 6),
@@ -141,6 +144,12 @@ class ScanResult:
             "loops": [lp.to_dict() for lp in self.loops],
             "timing": {k: round(v, 4) for k, v in self.timing.items()},
         }
+        if self.shared is not None:
+            doc["shared_with"] = [
+                {"video": e.name, "key": e.key, "matches": [m.to_dict() for m in ms]}
+                for e, ms in self.shared
+            ]
+        return doc
 
 
 def _duration(fp: Fingerprint) -> float:

@@ -71,6 +71,24 @@ class Comparison:
         }
 
 
+def resample(fp: Fingerprint, rate: float) -> Fingerprint:
+    """``fp`` on a grid of ``rate`` frames a second, as ffmpeg's ``fps`` filter makes
+    it: each grid time shows the frame on screen then (frames repeated or dropped)."""
+    if not len(fp) or rate <= 0:
+        return fp
+    t0, t1 = float(fp.pts[0]), float(fp.pts[-1]) + (1 / fp.fps if fp.fps > 0 else 0)
+    grid = t0 + np.arange(max(1, round((t1 - t0) * rate))) / rate
+    src = np.clip(np.searchsorted(fp.pts, grid + 1e-6, "right") - 1, 0, len(fp) - 1)
+    return Fingerprint(
+        hashes=fp.hashes[src],
+        pts=grid,
+        contrast=fp.contrast[src],
+        desc=np.asarray(fp.desc)[src],
+        hash_size=fp.hash_size,
+        info={**fp.info, "fps": float(rate)},
+    )
+
+
 def join(a: Fingerprint, b: Fingerprint, gap: int) -> Fingerprint:
     """A, ``gap`` flat frames (never evidence), then B, as one fingerprint at A's rate."""
     step = 1.0 / a.fps if a.fps > 0 else 1 / 30

@@ -102,6 +102,13 @@ from .app import HASH_SIZE, Run, _params, cli, pass_ctx
     "ADDRESS is a scheduler (tcp://host:8786), or local[:N] for N worker processes "
     "here. Needs pip install 'fastloop[dask]'.",
 )
+@click.option(
+    "--against",
+    "store",
+    type=click.Path(exists=True, file_okay=False),
+    help="Also say which videos of this store (`fastloop index add`) share footage "
+    "with each VIDEO, and where.",
+)
 @pass_ctx
 def scan(
     ctx: Run,
@@ -118,6 +125,7 @@ def scan(
     fast,
     plot,
     dask_address,
+    store,
 ) -> None:
     """Find the loops of one or more videos.
 
@@ -141,6 +149,11 @@ def scan(
     if not videos and not fingerprints:
         raise click.UsageError("give at least one VIDEO or --from-fingerprint FILE")
     params = _params(max_distance, min_length)
+    against = None
+    if store:
+        from ..store import Store
+
+        against = Store(store)
     results = []
     failed = 0
     jobs = [("fp", f) for f in fingerprints] + [("video", v) for v in videos]
@@ -175,6 +188,8 @@ def scan(
                     bar.close()
                 for w in r.fingerprint.warnings:
                     ctx.warn(f"{display_path(item)}: {w}")
+            if against is not None:
+                r.shared = against.lookup(r.fingerprint, params)
             results.append(r)
             if stream:
                 stream.put(r.to_dict())

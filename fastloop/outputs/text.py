@@ -18,6 +18,7 @@ def format_text(result, max_rows: int = 20, cuts: bool = False) -> str:
     if not result.looped:
         frames = len(result.fingerprint)
         out.write(f"{name}: no loops found ({frames} frames, {_duration_s(result):.1f} s)\n")
+        _shared(out, name, result)
         return out.getvalue()
     n = len(result.loops)
     total = max(1, len(result.fingerprint))
@@ -53,7 +54,24 @@ def format_text(result, max_rows: int = 20, cuts: bool = False) -> str:
         if len(rows) < len(occ):
             more = len(occ) - len(rows)
             out.write(f"  ... {more} more (--cuts lists every one; so do csv and json)\n")
+    _shared(out, name, result)
     return out.getvalue()
+
+
+def _shared(out, name: str, result) -> None:
+    """With ``--against STORE``: the stored videos that share footage, and where."""
+    if result.shared is None:
+        return
+    if not result.shared:
+        out.write(f"{name}: shares no footage with the store\n")
+    for entry, found in result.shared:
+        other = display_path(entry.name)
+        out.write(f"{name}: shares footage with {other}\n")
+        for m in found:
+            out.write(
+                f"  {other} {hms(m.a_start_s)}-{hms(m.a_end_s)} plays here at "
+                f"{hms(m.b_start_s)}-{hms(m.b_end_s)} ({m.length} frames)\n"
+            )
 
 
 def _duration_s(result) -> float:
