@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import InputError
 from .fingerprint import Fingerprint
+from .settings import FLAT_CONTRAST
 from .util import atomic_write, display_path
 
 #: A word shared by more stored frames than this proposes nothing.
@@ -124,7 +125,7 @@ class Store:
         words, owner, frame = [], [], []
         for i, key in enumerate(keys):
             fp = Fingerprint.load(self.fingerprint_path(key))
-            ok = fp.contrast > 4  # flat frames propose nothing
+            ok = fp.contrast > FLAT_CONTRAST  # flat frames propose nothing
             idx = np.flatnonzero(ok)
             words.append(fp.hashes[idx])
             owner.append(np.full(len(idx), i, np.int32))
@@ -152,7 +153,7 @@ class Store:
         if "w0" not in z.files:  # an empty store
             return []
         keys = list(z["keys"])
-        ok = np.flatnonzero(fp.contrast > 4)
+        ok = np.flatnonzero(fp.contrast > FLAT_CONTRAST)
         votes: dict[tuple[int, int], int] = {}
         seen: set[tuple[int, int, int]] = set()
         for w in range(fp.hashes.shape[1]):
