@@ -6,6 +6,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import fastloop
 from fastloop import pipeline
@@ -72,3 +74,31 @@ def test_range_tasks_on_an_executor_equal_the_local_decode(long_clip, monkeypatc
     np.testing.assert_array_equal(np.asarray(split.desc), np.asarray(local.desc))
     got = fastloop.scan(fp=split).to_dict()["loops"]
     assert got == fastloop.scan(fp=local).to_dict()["loops"] and got
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=st.lists(st.floats(1.0, 44.0), min_size=1, max_size=3, unique=True))
+def test_any_split_into_ranges_merges_to_the_local_fingerprint(long_clip, cuts):
+    """Ranges cut anywhere (between frames or on one, off keyframes) merge back to
+    the one-process fingerprint: every frame once, in order, hashed the same."""
+    path, _ = long_clip
+    video = Video(path)
+    whole = _local_fp(path)
+    bounds = sorted(round(c, 3) for c in cuts)
+    ranges = [Range(s, e) for s, e in zip([None, *bounds], [*bounds, None], strict=True)]
+    hasher = AverageHash(24)
+    fp = merge([pipeline.fingerprint_range(video, r, hasher) for r in ranges], video, hasher)
+    np.testing.assert_array_equal(fp.pts, whole.pts)
+    np.testing.assert_array_equal(fp.hashes, whole.hashes)
+    np.testing.assert_array_equal(np.asarray(fp.desc), np.asarray(whole.desc))
+
+
+_WHOLE: dict = {}
+
+
+def _local_fp(path):
+    if path not in _WHOLE:
+        _WHOLE[path] = fastloop.fingerprint(path, workers=1)
+    return _WHOLE[path]
