@@ -1,11 +1,13 @@
 """Footage of one video that plays in another: ``fastloop compare A B``.
 
-Both videos are decoded onto one time grid (B resampled to A's frame rate when they
-differ: the ``fps`` filter repeats or drops frames, as a re-upload at another rate
-does), and their fingerprints are joined end to end with a flat gap between them, so
-the unchanged search, grouping and verification of a single video run on the pair:
-a loop whose occurrences fall on both sides is footage the two share. Loops inside
-one video alone are not reported here (``fastloop scan`` finds those).
+Both videos are decoded onto one time grid: the one at the higher frame rate is
+resampled to the lower rate by the ``fps`` filter (a copy made at a lower rate dropped
+frames, and the nearest frames of the other are the ones it kept). Their fingerprints
+are joined end to end with a flat gap between them, so the unchanged search,
+grouping and verification of a single video run on the pair: a loop whose
+occurrences fall on both sides is footage the two share. Loops inside one video alone
+are not reported here (``fastloop scan`` finds those). A copy of a still stretch is
+not claimed: as in a scan, nothing proves which moment of a still view it shows.
 
 Each :class:`Match` is a stretch of A and the stretch of B that shows the same
 footage, with both times; :func:`format_vsc` writes them in the Video Similarity
@@ -184,7 +186,8 @@ def compare(
     hasher: Hasher | None = None,
     params: LoopParams | None = None,
 ) -> Comparison:
-    """Decode A and B onto A's frame grid and find the footage they share.
+    """Decode A and B onto one frame grid (the lower of their rates) and find the
+    footage they share; frame numbers in the matches are on that grid.
 
     Examples
     --------
@@ -200,10 +203,16 @@ def compare(
     va, vb = Video(a), Video(b)
     check_input(va.path)
     check_input(vb.path)
-    fa = _local(va, hasher, None, None, time.perf_counter(), False)
-    rate = fa.fps if fa.fps > 0 else None
-    same = rate is None or abs(vb.info.fps - rate) < 1e-3
-    fb = _local(vb, hasher, None, None, time.perf_counter(), False, None if same else rate)
+    # the common grid is the lower rate: a copy made at a lower rate dropped frames,
+    # and the other video's frames nearest to its times are the very frames it kept
+    rates = [r for r in (va.info.fps, vb.info.fps) if r > 0]
+    common = min(rates) if len(rates) == 2 else None
+
+    def decode(v: Video) -> Fingerprint:
+        rate = common if common is not None and abs(v.info.fps - common) > 1e-3 else None
+        return _local(v, hasher, None, None, time.perf_counter(), False, rate)
+
+    fa, fb = decode(va), decode(vb)
     return Comparison(fa, fb, matches(fa, fb, params))
 
 
