@@ -99,7 +99,7 @@ def report(doc: dict) -> str:
         "",
         f"Made by `python -m bench.fast` on {doc['date']}: {m.get('cpu', '?')}, "
         f"{m.get('cores', '?')} cores; {doc['rounds']} rounds in alternation after a "
-        "warm-up; medians (min-max). Scans are the CLI, whole process, verification on;",
+        "warm-up; medians (min-max). Scans are the CLI, whole process;",
         "fingerprints are the API in-process (decode + hash only).",
         "",
         "| clip | frames decoded by --fast | scan | scan --fast | speed-up "
@@ -128,12 +128,10 @@ def report(doc: dict) -> str:
         "",
         "What `--fast` does: ffmpeg decodes only the frames that other frames refer to",
         "(`-skip_frame noref`); the others get the hash of their nearest decoded",
-        "neighbour, placed on the frame grid that ffmpeg's `framecrc` muxer lists from",
-        "the packets without decoding. Loops are found on that grid, and verification",
-        "then fetches a short stretch around every boundary at full rate to put the",
-        "loop back on the exact frames (the normal scan skips that for clean cuts), so",
-        "a short clip with two loops pays about twice the normal verification: the",
-        "gain is in the decode, and it grows with the video's length. A stream without",
+        "neighbour and gray levels interpolated in time between the decoded frames",
+        "around them, on the frame grid that ffmpeg's `framecrc` muxer lists from the",
+        "packets without decoding. Loops are found and judged on that grid, with no",
+        "second decode: the gain is the decode's. A stream without",
         "B-frames (the 1080p clip: its film grain makes x264 use none) decodes every",
         "frame either way and scans as a normal scan does.",
         "",
