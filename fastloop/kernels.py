@@ -138,7 +138,8 @@ def _group_ids(keys, initial_capacity):
     The table stores, per slot, the first row seen with that key; a hit is confirmed
     by comparing every word. It starts at ``initial_capacity`` slots (a power of two)
     and doubles whenever it is half full, so it also serves streams of unknown length.
-    Returns ``ids`` (int64[n], numbered in order of first appearance) and the count.
+    Returns ``ids`` (int32[n], numbered in order of first appearance: n < 2^31, and
+    half the memory of int64 for a day of frames) and the count.
     """
     n = keys.shape[0]
     cap = 16
@@ -147,7 +148,7 @@ def _group_ids(keys, initial_capacity):
     # int32 slots: a day of distinct keys needs 8 million of them
     slots = np.full(cap, _EMPTY, np.int32)
     slot_gid = np.empty(cap, np.int32)
-    ids = np.empty(n, np.int64)
+    ids = np.empty(n, np.int32)
     used = 0
     for i in range(n):
         if 2 * (used + 1) > cap:
@@ -182,22 +183,85 @@ def _group_ids(keys, initial_capacity):
     return ids, used
 
 
+@nb.njit(inline="always")
+def _key_of(hashes, sub, w, which, base, i):
+    """Key of frame i in ``_propose``'s bucket table ``w``: word w of its hash where
+    ``which`` < 0, else motion key ``which`` of the cells ``sub`` (``_motion_key``)."""
+    if which < 0:
+        return hashes[i, w]
+    return _motion_key(sub, i, which, base)
+
+
+@nb.njit(**_JIT)
+def _group_keys(hashes, sub, w, which, base, initial_capacity):
+    """``_group_ids`` of the keys ``_key_of`` gives, one a frame, computed as the table
+    reads them instead of stored as a column (8 bytes a frame: 20 MB for a day).
+
+    The table keeps each key beside its group (-1: empty slot), so a probe compares
+    with the table alone: a looped video's few thousand keys stay in cache."""
+    n = hashes.shape[0]
+    cap = 16
+    while cap < initial_capacity:
+        cap *= 2
+    slot_key = np.empty(cap, np.uint64)
+    slot_gid = np.full(cap, _EMPTY, np.int32)
+    ids = np.empty(n, np.int32)
+    seed = np.uint64(0x9E3779B97F4A7C15)
+    used = 0
+    for i in range(n):
+        if 2 * (used + 1) > cap:
+            cap *= 2
+            new_key = np.empty(cap, np.uint64)
+            new_gid = np.full(cap, _EMPTY, np.int32)
+            mask = np.uint64(cap - 1)
+            for s in range(slot_gid.shape[0]):
+                if slot_gid[s] != _EMPTY:
+                    t = np.int64(_mix(seed ^ slot_key[s]) & mask)
+                    while new_gid[t] != _EMPTY:
+                        t = (t + 1) & (cap - 1)
+                    new_key[t] = slot_key[s]
+                    new_gid[t] = slot_gid[s]
+            slot_key = new_key
+            slot_gid = new_gid
+        mask = np.uint64(cap - 1)
+        key = _key_of(hashes, sub, w, which, base, i)
+        s = np.int64(_mix(seed ^ key) & mask)
+        while True:
+            g = slot_gid[s]
+            if g == _EMPTY:
+                slot_key[s] = key
+                slot_gid[s] = used
+                ids[i] = used
+                used += 1
+                break
+            if slot_key[s] == key:
+                ids[i] = g
+                break
+            s = (s + 1) & (cap - 1)
+    return ids, used
+
+
 @nb.njit(**_JIT)
 def _buckets_csr(ids, ngroups):
     """Counting sort of ``ids``: members of group g are ``order[start[g]:start[g+1]]``,
-    in increasing row order."""
-    counts = np.zeros(ngroups + 1, np.int64)
+    in increasing row order. Both are int32 (n < 2^31): ``_propose`` sorts a day of
+    frames once per key, and int64 would double these transients."""
+    start = np.zeros(ngroups + 1, np.int32)
     for i in range(ids.shape[0]):
-        counts[ids[i] + 1] += 1
+        start[ids[i] + 1] += 1
     for g in range(ngroups):
-        counts[g + 1] += counts[g]
-    fill = counts[:-1].copy()
-    order = np.empty(ids.shape[0], np.int64)
+        start[g + 1] += start[g]
+    # start[g] serves as group g's fill cursor (no copy of it): filled, it has moved
+    # on to where group g + 1 starts, so every entry is shifted back by one after
+    order = np.empty(ids.shape[0], np.int32)
     for i in range(ids.shape[0]):
         g = ids[i]
-        order[fill[g]] = i
-        fill[g] += 1
-    return counts, order
+        order[start[g]] = i
+        start[g] += 1
+    for g in range(ngroups, 0, -1):
+        start[g] = start[g - 1]
+    start[0] = 0
+    return start, order
 
 
 # --------------------------------------------------------------------------- near pairs
@@ -529,9 +593,12 @@ def _propose(
     rspec = np.empty(rcap, np.int64)
     rdsum = np.empty(rcap, np.int64)
     nruns = 0
-    covered_by = np.zeros(n, np.int32)  # runs covering each frame, on either side
-    # the first _ENOUGH of them: the whole list wherever a seed is still tried
-    cover = np.full((n, _ENOUGH), -1, np.int32)
+    # runs covering each frame, on either side, counted up to _ENOUGH (all that is
+    # ever asked of it): one byte a frame
+    covered_by = np.zeros(n, np.uint8)
+    # the first _ENOUGH - 1 of them: the whole list wherever a seed is still tried
+    # (the run that ties a frame, its _ENOUGH-th, is never looked up through it)
+    cover = np.full((n, _ENOUGH - 1), -1, np.int32)
     # the same facts as bits, small enough to stay in cache: the inner loop below
     # runs some 70 times per frame of a looped video and mostly stops at them
     tied = np.zeros((n + 63) // 64, np.uint64)  # covered_by >= _ENOUGH
@@ -542,30 +609,26 @@ def _propose(
             gone[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
         elif motion[x] >= min_motion:
             able[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
-    col = np.empty((n, 1), np.uint64)
     for w in range(nkeys):
-        if w < nwords:
-            for i in range(n):
-                col[i, 0] = hashes[i, w]
-        else:
-            span = 3 * ((w - nwords) // 4)
-            for i in range(n):
-                col[i, 0] = _motion_key(cells[:, span : span + 3], i, (w - nwords) % 4, base)
+        # key w: word w of the hash, else motion key ``which`` of a span of cells
+        which = -1 if w < nwords else (w - nwords) % 4
+        span = 3 * ((w - nwords) // 4) if w >= nwords else 0
+        sub = cells[:, span : span + 3]
         # the table grows as needed: a looped video has few distinct keys, and a
         # small table stays in cache
-        ids, ngroups = _group_ids(col, 4096)
+        ids, ngroups = _group_keys(hashes, sub, w, which, base, 4096)
         start, order = _buckets_csr(ids, ngroups)
         for g in range(ngroups):
-            lo = start[g]
-            hi = start[g + 1]
-            if hi - lo < 2 or col[order[lo], 0] == 0:
+            lo = np.int64(start[g])
+            hi = np.int64(start[g + 1])
+            if hi - lo < 2 or _key_of(hashes, sub, w, which, base, order[lo]) == 0:
                 continue
             # a bucket whose members are all tied to enough places already (or not
             # valid) has no pair left to try: most buckets of a looped video, once
             # the first keys have seeded its plays
             open_ = False
             for pi in range(lo, hi):
-                p = order[pi]
+                p = np.int64(order[pi])
                 if not ((tied[p >> 6] | gone[p >> 6]) >> np.uint64(p & 63)) & np.uint64(1):
                     open_ = True
                     break
@@ -573,7 +636,7 @@ def _propose(
                 continue
             q = lo
             for pi in range(lo, hi):
-                p = order[pi]
+                p = np.int64(order[pi])
                 if not (able[p >> 6] >> np.uint64(p & 63)) & np.uint64(1):
                     continue
                 if q <= pi:
@@ -589,7 +652,7 @@ def _propose(
                         if qi >= hi:
                             taken = links
                             continue
-                        m = order[qi]
+                        m = np.int64(order[qi])
                         qi += 1
                     else:
                         # members anywhere later: a copy far away in a crowded bucket
@@ -599,7 +662,7 @@ def _propose(
                         if qi >= hi or covered_by[p] > 0:
                             break
                         rnd = _mix(rnd)
-                        m = order[qi + np.int64(rnd % np.uint64(hi - qi))]
+                        m = np.int64(order[qi + np.int64(rnd % np.uint64(hi - qi))])
                     taken += 1
                     if (gone[m >> 6] >> np.uint64(m & 63)) & np.uint64(1) or m + 1 >= n:
                         continue
@@ -663,11 +726,13 @@ def _propose(
                     rb[nruns] = p + reach[0] + 1
                     for x in range(ra[nruns], rb[nruns]):
                         for y in (x, x + delta):
-                            if covered_by[y] < _ENOUGH:
-                                cover[y, covered_by[y]] = nruns
-                            covered_by[y] += 1
-                            if covered_by[y] == _ENOUGH:
-                                tied[y >> 6] |= np.uint64(1) << np.uint64(y & 63)
+                            cb = covered_by[y]
+                            if cb < _ENOUGH - 1:
+                                cover[y, cb] = nruns
+                            if cb < _ENOUGH:
+                                covered_by[y] = cb + 1
+                                if cb + 1 == _ENOUGH:
+                                    tied[y >> 6] |= np.uint64(1) << np.uint64(y & 63)
                     rd[nruns] = delta
                     rspec[nruns] = nspec
                     rdsum[nruns] = total
@@ -889,8 +954,9 @@ def _frame_roots(n, ra, rb, rd, window):
     # int32: a day is 2.6 million frames, and every array here is one a frame
     parent = np.arange(n, dtype=np.int32)
     size = np.ones(n, np.int32)
-    nxt = np.full(n, -1, np.int32)  # members of a class, a list from its root
-    last = np.arange(n, dtype=np.int32)
+    # members of a class, a circular list through any of them: two lists merge by
+    # swapping one successor of each, so no list needs its tail
+    nxt = np.arange(n, dtype=np.int32)
     for r in range(ra.shape[0]):
         for x in range(ra[r], rb[r]):
             y = x + rd[r]
@@ -904,31 +970,83 @@ def _frame_roots(n, ra, rb, rd, window):
                 a, b = b, a
             clash = False
             m = a
-            while window > 0 and m != -1 and not clash:
+            while window > 0 and not clash:
                 for f in range(max(0, m - window + 1), min(n, m + window)):
                     if _find(parent, f) == b:
                         clash = True
                         break
                 m = nxt[m]
+                if m == a:
+                    break
             if clash:
                 continue
             parent[a] = b
             size[b] += size[a]
-            nxt[last[b]] = a
-            last[b] = last[a]
-    first = nxt  # no longer needed as a list
-    first[:] = n
+            nxt[a], nxt[b] = nxt[b], nxt[a]
+    first = nxt  # no longer needed as lists: each root's earliest frame
+    first[:] = -1
     for x in range(n):
-        root = _find(parent, x)
-        if x < first[root]:
+        root = _find(parent, x)  # every frame now points at its root
+        if first[root] < 0:
             first[root] = x
-    roots = last  # no longer needed either
-    out = np.empty(n, np.int32)
+    # the results in place of parent and size: entry x is read (for its root)
+    # before it is written, and a root's own entries are written with themselves
+    roots = parent
     for x in range(n):
         root = parent[x]
         roots[x] = first[root]
-        out[x] = size[root]
-    return roots, out
+        size[x] = size[root]
+    return roots, size
+
+
+@nb.njit(**_JIT)
+def _class_steps(node, m):
+    """The steps between classes as the video shows them: frame x to frame x + 1 where
+    both are copies (``node`` >= 0: their class, one of ``m``) of different classes.
+
+    Returns each distinct step (u, v), sorted by u then v, and how many times the
+    video takes it: ``np.unique(u * m + v, return_counts=True)``, without an int64 key
+    a step (a looped video steps on nearly every frame): the steps are bucketed by u
+    in int32 (a counting sort), then each class's few successors are sorted."""
+    n = node.shape[0]
+    start = np.zeros(m + 1, np.int32)
+    for x in range(n - 1):
+        u = node[x]
+        v = node[x + 1]
+        if u >= 0 and v >= 0 and u != v:
+            start[u + 1] += 1
+    for u in range(m):
+        start[u + 1] += start[u]
+    succ = np.empty(start[m], np.int32)
+    # start[u] as u's fill cursor, then shifted back (as in _buckets_csr)
+    for x in range(n - 1):
+        u = node[x]
+        v = node[x + 1]
+        if u >= 0 and v >= 0 and u != v:
+            succ[start[u]] = v
+            start[u] += 1
+    for u in range(m, 0, -1):
+        start[u] = start[u - 1]
+    start[0] = 0
+    distinct = 0
+    for u in range(m):
+        seg = succ[start[u] : start[u + 1]]
+        seg.sort()
+        for i in range(seg.shape[0]):
+            if i == 0 or seg[i] != seg[i - 1]:
+                distinct += 1
+    pu = np.empty(distinct, np.int64)
+    pv = np.empty(distinct, np.int64)
+    count = np.zeros(distinct, np.int64)
+    j = -1
+    for u in range(m):
+        for i in range(start[u], start[u + 1]):
+            if i == start[u] or succ[i] != succ[i - 1]:
+                j += 1
+                pu[j] = u
+                pv[j] = succ[i]
+            count[j] += 1
+    return pu, pv, count
 
 
 @nb.njit(**_JIT)
@@ -976,3 +1094,23 @@ def _footage(succ, pred, weight, jump):
             v = succ[v]
         c += 1
     return comp, pos
+
+
+@nb.njit(**_JIT)
+def _stretch_sums(dist, starts, ends):
+    """Per stretch of frames ``starts[i] .. ends[i] - 1``: the sum of ``dist`` over
+    its frames that have one (``dist >= 0``) and how many do, both int64. Work and
+    memory in the stretches alone (no running sums over every frame)."""
+    m = starts.shape[0]
+    total = np.zeros(m, np.int64)
+    count = np.zeros(m, np.int64)
+    for i in range(m):
+        t = np.int64(0)
+        c = np.int64(0)
+        for x in range(starts[i], ends[i]):
+            if dist[x] >= 0:
+                t += dist[x]
+                c += 1
+        total[i] = t
+        count[i] = c
+    return total, count

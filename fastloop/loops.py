@@ -167,6 +167,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
         p.links,
         *judge.walk_args(),
     )
+    del cells  # 12 bytes a frame, needed by _propose alone: not kept through the rest
     proposed = {"a": a, "b": b, "delta": d, "specific": spec}
     length = b - a
     ok = (length >= piece) & (spec >= np.maximum(MIN_SPECIFIC, SPECIFIC_SHARE * length))
@@ -238,7 +239,7 @@ def _late_cut_pieces(ra, rb, rd, cuts, min_len: int):
 
 def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> list[Loop]:
     """Group the frames of accepted runs into loops (see the module docstring, 3-4)."""
-    from .kernels import _footage, _frame_roots
+    from .kernels import _class_steps, _footage, _frame_roots, _stretch_sums
 
     n = len(fp)
     piece = piece_frames(fp.fps)
@@ -256,19 +257,21 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     heads = np.flatnonzero(copied & (roots == np.arange(n, dtype=roots.dtype)))
     node = np.full(n, -1, np.int32)
     node[heads] = np.arange(len(heads))
-    node = np.where(copied, node[roots], np.int32(-1))
+    node = node[roots]
+    node[~copied] = -1
+    # the hash distances the loops report, taken now so that roots (one int32 a
+    # frame) is gone before the arrays below
+    dist = judge.hash_distance_to_roots(fp, roots, copied)
+    del roots
     m = len(heads)
-    # steps between classes, as the video shows them, counted
-    step = copied[:-1] & copied[1:] & (node[:-1] != node[1:])
-    u, v = node[:-1][step].astype(np.int64), node[1:][step].astype(np.int64)
-    del step
+    # steps between classes, as the video shows them, counted (sorted by class, then
+    # successor)
+    pu, pv, count = _class_steps(node, m)
     succ = np.full(m, -1, np.int64)
     pred = np.full(m, -1, np.int64)
     weight = np.zeros(m, np.int64)
     jump = np.zeros(m, np.int64)
-    if len(u):
-        pairs, count = np.unique(u * m + v, return_counts=True)
-        pu, pv = pairs // m, pairs % m
+    if len(pu):
         gap = judge.gaps(heads[pu], heads[pv])
         # most seen successor of each class (then the smallest picture change), and
         # most seen predecessor of each; a step stands when both agree
@@ -282,8 +285,11 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
         jump[pu[mutual]] = gap[mutual]
     comp, pos = _footage(succ, pred, weight, jump)
     # occurrences: stretches of the video that walk one class per frame along a path
-    fc = np.where(copied, comp.astype(np.int32)[np.maximum(node, 0)], np.int32(-1))
-    fpos = np.where(copied, pos.astype(np.int32)[np.maximum(node, 0)], np.int32(-1))
+    np.maximum(node, 0, out=node)  # frames not copied get -1 below
+    fc = comp.astype(np.int32)[node]
+    fc[~copied] = -1
+    fpos = pos.astype(np.int32)[node]
+    fpos[~copied] = -1
     del node
     cont = np.zeros(n, bool)
     cont[1:] = copied[1:] & (fc[1:] == fc[:-1]) & (fpos[1:] == fpos[:-1] + 1)
@@ -295,28 +301,22 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     order = np.lexsort((starts, loop_of))
     starts, ends, loop_of = starts[order], ends[order], loop_of[order]
     bounds = np.flatnonzero(np.diff(loop_of)) + 1
-    dist = judge.hash_distance_to_roots(fp, roots, copied)
-    del roots
-    # per frame running sums of the distances, to average them over any occurrences
-    known = dist >= 0
-    dsum = np.zeros(n + 1, np.int64)
-    np.cumsum(np.where(known, dist, np.int16(0)), dtype=np.int64, out=dsum[1:])
+    # per stretch, the sum of its frames' distances and how many frames have one
+    # (a kernel: no n-sized running sums, nor int64 copies of the distances)
+    occ_sum, occ_count = _stretch_sums(dist, starts, ends)
     del dist
-    dcount = np.zeros(n + 1, np.int64)
-    np.cumsum(known, dtype=np.int64, out=dcount[1:])
-    del known
     loops = []
     for group in np.split(np.arange(len(starts)), bounds):
         if len(group) < 2:
             continue
-        s, e = starts[group], ends[group]
+        s, e, ds, dc = starts[group], ends[group], occ_sum[group], occ_count[group]
         # a stretch shorter than 0.2 s right beside another play of the same footage
         # is what is left of a cut whose frames the classes could not place (a frame
         # or two of slow footage around it): not a play of its own
         close = s[1:] - e[:-1] <= piece
         near = np.concatenate((close, [False])) | np.concatenate(([False], close))
         shown = ~(((e - s) < piece) & near)
-        s, e = s[shown], e[shown]
+        s, e, ds, dc = s[shown], e[shown], ds[shown], dc[shown]
         if len(s) < 2:
             continue
         off = fpos[s]
@@ -328,8 +328,8 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
             Occurrence(int(a), float(fp.pts[a]), int(b - a), int(o - lo))
             for a, b, o in zip(s.tolist(), e.tolist(), off.tolist(), strict=True)
         )
-        seen = int((dcount[e] - dcount[s]).sum())
-        md = float((dsum[e] - dsum[s]).sum()) / seen if seen else 0.0
+        seen = int(dc.sum())
+        md = float(ds.sum()) / seen if seen else 0.0
         length_s = length / fp.fps if fp.fps > 0 else float(length)
         loops.append(Loop(length, length_s, md, occ))
     loops.sort(key=lambda lp: lp.occurrences[0].start_frame)
