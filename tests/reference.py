@@ -192,3 +192,128 @@ def smooth_footage(n: int, size: int, seed: int, step: float = 6.0) -> np.ndarra
         y = int(size * 3 + size * 2 * np.sin(i * step / 30.0 / 3.1))
         out[i] = big[y : y + size, i + 4 : i + 4 + size].astype(np.uint8)
     return out
+
+
+# --------------------------------------------------------------------------- judging and runs
+
+
+def run_gaps(desc, ra, rb, rd, k) -> np.ndarray:
+    """The gap of every pair x -> x + d of every run, runs one after another."""
+    return np.array(
+        [gap(desc, x, x + d, k) for a, b, d in zip(ra, rb, rd, strict=True) for x in range(a, b)],
+        np.int64,
+    )
+
+
+def cuts(desc, valid, k, size) -> np.ndarray:
+    """A cut between x - 1 and x: a change of at least ``size`` that is also at least 3
+    times the change one frame before (none known at the start, or after a flat
+    frame); a flat frame next to a picture is a cut, two flat frames are not."""
+    n = len(desc)
+    out = np.zeros(n, bool)
+    before = None
+    for x in range(1, n):
+        if not (valid[x] and valid[x - 1]):
+            out[x] = bool(valid[x]) != bool(valid[x - 1])
+            before = None
+            continue
+        g = gap(desc, x, x - 1, k)
+        out[x] = g >= size and (before is None or g >= 3 * before)
+        before = g
+    return out
+
+
+def _nearby(n, valid, x, zs):
+    """The frames of ``zs`` that exist, are not x and are not flat."""
+    return [z for z in zs if 0 <= z < n and z != x and valid[z]]
+
+
+def off_diagonal(desc, valid, x, y, d0, k, margin) -> bool:
+    """Is x closer, by more than ``margin``, to a frame one or two beside y than d0?"""
+    zs = _nearby(len(desc), valid, x, (y - 1, y + 1, y - 2, y + 2))
+    return any(gap(desc, x, z, k) + margin < d0 for z in zs)
+
+
+def judge(desc, valid, x, y, shift, k, agree, ratio10, floor, min_motion, d0=-1, ladder=True):
+    """(d0, state) of the pair (x, y), from ``kernels._judge``'s docstring: at the first
+    time scale (1, 2, 4 times ``shift``) where y's neighbours that far are at least
+    ``min_motion`` from x, the pair is specific (2) when they are ``ratio10 / 10``
+    times farther than max(d0, floor) and no frame 1, 2, 4, ... (< that scale) beside
+    y is closer to x by more than ``floor``; agreeing but beside (3) when only that
+    last check fails; else agreeing (1, d0 <= agree) or differing (0)."""
+    n = len(desc)
+    if d0 < 0:
+        d0 = gap(desc, x, y, k)
+    for scale in (1, 2, 4):
+        s = shift * scale
+        near = [gap(desc, x, z, k) for z in _nearby(n, valid, x, (y - s, y + s))]
+        if not near or min(near) < min_motion:
+            continue
+        if 10 * min(near) >= ratio10 * max(d0, floor):
+            offsets = [2**i for i in range(s.bit_length()) if 2**i < s]
+            beside = [z for o in offsets for z in _nearby(n, valid, x, (y - o, y + o))]
+            if not ladder or all(gap(desc, x, z, k) + floor >= d0 for z in beside):
+                return d0, 2
+            if d0 <= agree:
+                return d0, 3
+        break
+    return d0, int(d0 <= agree)
+
+
+def bridge(desc, valid, ra, rb, rd, noise, k, agree, excess=3):
+    """Runs (sorted by delta, then a) merged along their diagonal: a run that starts
+    inside the merged run before it extends it; one that starts after it joins it
+    when every frame between them is flat on both sides, or on neither and agrees
+    within min(agree, excess * max(k, the larger noise)) without a frame one or two
+    beside matching better. The merged run keeps the noise of the runs bridged
+    into it (an overlapping run adds none)."""
+    merged: list[list[int]] = []  # [a, b, d, noise]
+    for a, b, d, nz in zip(ra.tolist(), rb.tolist(), rd.tolist(), noise.tolist(), strict=True):
+        if merged and merged[-1][2] == d:
+            last = merged[-1]
+            if a <= last[1]:
+                last[1] = max(last[1], b)
+                continue
+            limit = min(agree, excess * max(k, last[3], nz))
+
+            def joins(x, d=d, limit=limit):
+                y = x + d
+                if not valid[x] and not valid[y]:
+                    return True
+                if not (valid[x] and valid[y]):
+                    return False
+                g = gap(desc, x, y, k)
+                return g <= limit and not off_diagonal(desc, valid, x, y, g, k, 0)
+
+            if all(joins(x) for x in range(last[1], a)):
+                last[1] = b
+                last[3] = max(last[3], nz)
+                continue
+        merged.append([a, b, d, nz])
+    out = np.array([m[:3] for m in merged], np.int64).reshape(-1, 3)
+    return out[:, 0], out[:, 1], out[:, 2]
+
+
+def frame_roots_windowed(n: int, runs, window: int):
+    """``kernels._frame_roots`` with its refusal, by explicit class lists: pairs joined
+    in run order (a run stops at the first partner outside the video); a join is
+    refused when it would put two frames less than ``window`` apart in one class.
+    Returns (earliest frame of each frame's class, class sizes)."""
+    label = list(range(n))
+    members = {x: [x] for x in range(n)}
+    for a, b, d in runs:
+        for x in range(a, b):
+            y = x + d
+            if not 0 <= y < n:
+                break
+            p, q = label[x], label[y]
+            if p == q:
+                continue
+            if window > 0 and any(abs(i - j) < window for i in members[p] for j in members[q]):
+                continue
+            for i in members[q]:
+                label[i] = p
+            members[p] += members.pop(q)
+    roots = np.array([min(members[label[x]]) for x in range(n)])
+    size = np.array([len(members[label[x]]) for x in range(n)])
+    return roots, size

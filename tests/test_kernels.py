@@ -1,5 +1,7 @@
 """Every numba kernel against its plain numpy reference in tests/reference.py."""
 
+import collections
+import hashlib
 import itertools
 
 import imagehash
@@ -113,11 +115,95 @@ def test_group_ids_full_compare_on_colliding_slots():
     assert group_ids(np.empty((0, 9), np.uint64))[1] == 0
 
 
+def test_buckets_csr_is_a_stable_counting_sort():
+    rng = np.random.default_rng(3)
+    for keys in (
+        rng.integers(0, 7, (3000, 1)),  # few large groups
+        rng.integers(0, 2000, (3000, 1)),  # mostly distinct
+        np.zeros((1, 1)),
+    ):
+        ids, count = kernels._group_ids(np.ascontiguousarray(keys, np.uint64), 16)
+        assert ids.dtype == np.int32
+        start, order = kernels._buckets_csr(ids, count)
+        # int32 (half of int64: _propose sorts a day of frames once per key)
+        assert start.dtype == np.int32 and order.dtype == np.int32
+        expect = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=count))))
+        np.testing.assert_array_equal(start, expect)
+        np.testing.assert_array_equal(order, np.argsort(ids, kind="stable"))
+    start, order = kernels._buckets_csr(np.empty(0, np.int32), 0)
+    assert start.tolist() == [0] and len(order) == 0
+
+
+def test_group_keys_match_group_ids_of_the_key_columns():
+    # _propose groups each key column without storing it: hash words and motion keys
+    rng = np.random.default_rng(5)
+    desc = _random_desc(n=400, cells=16, seed=5)  # keys repeated, distinct, and none (0)
+    valid = np.ones(len(desc), bool)
+    cells = np.empty((len(desc), 6), np.uint16)
+    for i, span in enumerate((3, 6)):
+        kernels._motion_cells(desc, valid, span, 8, cells[:, 3 * i : 3 * i + 3])
+    base = 2 * desc.shape[1] + 1
+    keys = np.empty((len(desc), 8), np.uint64)
+    kernels._motion_keys(cells, base, keys)
+    hashes = rng.integers(0, 30, (len(desc), 2)).astype(np.uint64)
+    for w in range(2 + 8):
+        which = -1 if w < 2 else (w - 2) % 4
+        span = 3 * ((w - 2) // 4) if w >= 2 else 0
+        column = hashes[:, w] if w < 2 else keys[:, w - 2]
+        for cap in (16, 4096):  # a table that grows, and one that does not
+            ids, count = kernels._group_keys(hashes, cells[:, span : span + 3], w, which, base, cap)
+            expect, ecount = kernels._group_ids(np.ascontiguousarray(column[:, None]), cap)
+            np.testing.assert_array_equal(ids, expect)
+            assert count == ecount and ids.dtype == np.int32
+
+
+def test_class_steps_match_unique_of_the_step_keys():
+    rng = np.random.default_rng(7)
+    for m in (1, 5, 40):
+        node = rng.integers(-1, m, 300).astype(np.int32)  # -1: a frame not copied
+        node[100:200] = np.arange(100) % m  # a clip played again and again
+        pu, pv, count = kernels._class_steps(node, m)
+        u, v = node[:-1].astype(np.int64), node[1:].astype(np.int64)
+        step = (u >= 0) & (v >= 0) & (u != v)
+        pairs, expect = np.unique(u[step] * m + v[step], return_counts=True)
+        np.testing.assert_array_equal(pu, pairs // m)
+        np.testing.assert_array_equal(pv, pairs % m)
+        np.testing.assert_array_equal(count, expect)
+        assert pu.dtype == pv.dtype == count.dtype == np.int64
+    for node, m in ((np.full(9, -1, np.int32), 0), (np.zeros(5, np.int32), 1)):
+        assert [len(x) for x in kernels._class_steps(node, m)] == [0, 0, 0]
+
+
+def test_group_ids_keep_int64_in_the_public_wrapper():
+    ids, count = group_ids(np.array([[3], [1], [3]], np.uint64))
+    assert ids.dtype == np.int64 and ids.tolist() == [0, 1, 0] and count == 2
+    assert group_ids(np.empty((0, 1), np.uint64))[0].dtype == np.int64
+
+
+def test_stretch_sums_match_running_sums():
+    rng = np.random.default_rng(4)
+    n = 500
+    dist = rng.integers(-1, 40, n).astype(np.int16)  # -1: no distance
+    bounds = np.sort(rng.choice(np.arange(1, n), 60, replace=False))
+    starts, ends = bounds[0::2].copy(), bounds[1::2].copy()
+    ends[-1] = n  # a stretch that runs to the last frame
+    total, count = kernels._stretch_sums(dist, starts, ends)
+    known = dist >= 0
+    csum = np.concatenate(([0], np.cumsum(np.where(known, dist, 0), dtype=np.int64)))
+    ccount = np.concatenate(([0], np.cumsum(known, dtype=np.int64)))
+    np.testing.assert_array_equal(total, csum[ends] - csum[starts])
+    np.testing.assert_array_equal(count, ccount[ends] - ccount[starts])
+    assert total.dtype == np.int64 and count.dtype == np.int64
+    empty = np.empty(0, np.int64)
+    assert [len(x) for x in kernels._stretch_sums(dist, empty, empty)] == [0, 0]
+
+
 def test_exact_buckets():
     h = np.array([[5], [1], [5], [2], [1], [5]], np.uint64)
     assert [b.tolist() for b in exact_buckets(h)] == [[0, 2, 5], [1, 4]]
     assert [b.tolist() for b in exact_buckets(h, min_size=3)] == [[0, 2, 5]]
     assert exact_buckets(np.empty((0, 1), np.uint64)) == []
+    assert all(b.dtype == np.int64 for b in exact_buckets(h))
 
 
 def test_frame_roots_match_relaxation():
@@ -262,3 +348,395 @@ def test_propose_finds_planted_copies_on_the_descriptor():
     planted = {(x, x + 200) for x in range(100, 160)} | {(x, x + 420) for x in range(40, 90)}
     assert planted <= pairs
     assert pairs <= planted  # nothing else: the footage never repeats
+
+
+# --------------------------------------------------------------------------- judging and runs
+
+#: The thresholds of the judge at 30 fps and 144 cells, as ``Judge.walk_args`` spells
+#: them (sums over the 6 worst cells): shift, k, agree, ratio10, floor, min_motion.
+_SHIFT, _K, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION = 6, 6, 36, 16, 6, 30
+
+
+def _walked(rng, n, step, cells=144):
+    """int64[n, cells]: footage that moves every frame (a random walk of the levels)."""
+    return np.cumsum(rng.integers(-step, step + 1, (n, cells)), axis=0) + 128
+
+
+def _copy_desc(seed, step=4):
+    """Descriptor of a video: footage A (120 frames), A[30:90] again under +-1 level of
+    noise at 120..179 (delta 90), a still view of A[60] (60 frames: 180..239), other
+    footage (80 frames)."""
+    rng = np.random.default_rng(seed)
+    a = _walked(rng, 120, step)
+    other = _walked(rng, 80, step)
+    still = np.repeat(a[60:61], 60, axis=0)
+    copy = a[30:90] + rng.integers(-1, 2, (60, a.shape[1]))
+    return np.clip(np.concatenate([a, copy, still, other]), 0, 255).astype(np.uint8)
+
+
+def test_run_gaps_match_reference():
+    desc = _copy_desc(20)
+    a, b, d = np.array([30, 0, 5, 100]), np.array([90, 1, 5, 140]), np.array([90, 7, 50, -60])
+    for k in (1, 6, desc.shape[1]):
+        out = np.full(int((b - a).sum()), -7, np.int32)
+        kernels._run_gaps(desc, a, b, d, k, out)
+        np.testing.assert_array_equal(out, ref.run_gaps(desc, a, b, d, k))
+    # the copy's pairs differ by its noise (at most 1 level a cell), the rest by more
+    out = np.empty(60, np.int32)
+    kernels._run_gaps(desc, a[:1], b[:1], d[:1], _K, out)
+    assert out.max() <= _K
+    kernels._run_gaps(desc, a[:1], b[:1], d[:1] + 1, _K, out)
+    assert out.min() > _K
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cuts_match_reference(seed):
+    rng = np.random.default_rng(seed)
+    desc = _walked(rng, 300, 3)
+    # jumps to other footage, a stretch of fast footage, flat frames
+    for at in rng.choice(np.arange(10, 290), 6, replace=False):
+        desc[at:] += rng.integers(-40, 41, desc.shape[1])
+    desc[150:170] += np.cumsum(rng.integers(-30, 31, (20, desc.shape[1])), axis=0)
+    desc = np.clip(desc, 0, 255).astype(np.uint8)
+    valid = np.ones(len(desc), bool)
+    valid[[0, 40, 41, 42, 200, 299]] = False
+    for k, size in ((1, 10), (_K, 2 * _MIN_MOTION), (_K, 120), (desc.shape[1], 500)):
+        out = np.ones(len(desc), bool)
+        kernels._cuts(desc, valid, k, size, out)
+        expect = ref.cuts(desc, valid, k, size)
+        np.testing.assert_array_equal(out, expect)
+        assert expect.any() and not expect.all()
+
+
+def test_cuts_on_constructed_changes():
+    # still picture; a jump at 10; from 21 fast footage that flickers by the same change
+    # every frame (not a cut, except its first change); a flat frame at 30
+    desc = np.full((40, 16), 100, np.uint8)
+    desc[10:] = 150
+    desc[21:30:2] = 180
+    valid = np.ones(40, bool)
+    valid[30] = False
+    out = np.zeros(40, bool)
+    kernels._cuts(desc, valid, 2, 20, out)
+    assert np.flatnonzero(out).tolist() == [10, 21, 30, 31]
+    # a change under ``size`` is no cut however sudden; a flat frame beside a flat one neither
+    kernels._cuts(desc, valid, 2, 2 * 50 * 2, out)
+    assert np.flatnonzero(out).tolist() == [30, 31]
+    valid[31] = False
+    kernels._cuts(desc, valid, 2, 20, out)
+    assert 31 not in np.flatnonzero(out).tolist() and out[32]
+
+
+def test_cuts_compare_with_the_change_just_before():
+    # k = 2, size 20: a change of 20 levels (gap 40 >= size), then exactly 3 times
+    # that (a cut), then 3 times less one level (no cut)
+    desc = np.full((12, 4), 100, np.uint8)
+    desc[1:] += 20
+    desc[2:] += 60
+    desc[3:] -= 59 * 3
+    out = np.zeros(12, bool)
+    kernels._cuts(desc, valid := np.ones(12, bool), 2, 20, out)
+    assert out[:4].tolist() == [False, True, True, False]
+    # after a flat frame nothing is known of the change before: a change of ``size``
+    # is a cut, however much the frames changed before the flat one
+    desc[5:] = 250
+    desc[7:] = 120
+    desc[8:] = 100
+    valid[6] = False
+    kernels._cuts(desc, valid, 2, 20, out)
+    assert out[4:9].tolist() == [False, True, True, True, True]
+    np.testing.assert_array_equal(out, ref.cuts(desc, valid, 2, 20))
+
+
+def test_off_diagonal_matches_reference():
+    desc = _copy_desc(21)
+    valid = np.ones(len(desc), bool)
+    valid[[61, 150]] = False
+    top = np.zeros(desc.shape[1], np.uint8)
+    seen = set()
+    for x in range(0, 120, 3):
+        for y in (x + 90, x + 91, x + 92, x + 89, 0, 1, len(desc) - 1):
+            if not 0 <= y < len(desc):
+                continue
+            for margin in (0, _FLOOR):
+                d0 = ref.gap(desc, x, y, _K)
+                got = kernels._off_diagonal(desc, valid, x, y, d0, _K, top, margin)
+                assert got == ref.off_diagonal(desc, valid, x, y, d0, _K, margin), (x, y)
+                seen.add(bool(got))
+    assert seen == {True, False}
+    # a pair one frame off its copy is off the diagonal; the copy itself is not
+    d0 = ref.gap(desc, 50, 141, _K)
+    assert kernels._off_diagonal(desc, valid, 50, 141, d0, _K, top, 0)
+    d0 = ref.gap(desc, 50, 140, _K)
+    assert not kernels._off_diagonal(desc, valid, 50, 140, d0, _K, top, 0)
+
+
+def test_judge_matches_reference():
+    desc = _copy_desc(22)
+    n = len(desc)
+    valid = np.ones(n, bool)
+    valid[[5, 150, 151, 185]] = False
+    top = np.zeros(desc.shape[1], np.uint8)
+    rng = np.random.default_rng(22)
+    states = collections.Counter()
+    for shift in (1, 3, _SHIFT):
+        for _ in range(150):
+            x = int(rng.integers(0, 120))
+            near = x + 90 + int(rng.integers(-3, 4))
+            y = min(n - 1, near) if rng.random() < 0.7 else int(rng.integers(0, n))
+            for ladder, d0 in ((True, -1), (False, -1), (True, ref.gap(desc, x, y, _K))):
+                args = (shift, _K, top, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION, d0, ladder)
+                got = kernels._judge(desc, valid, x, y, *args)
+                expect = ref.judge(
+                    desc, valid, x, y, shift, _K, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION, d0, ladder
+                )
+                assert tuple(got) == expect, (x, y, shift, ladder)
+                states[expect[1]] += 1
+    assert set(states) == {0, 1, 2, 3}  # every verdict was exercised
+
+
+def test_judge_verdicts_on_constructed_pairs():
+    desc = _copy_desc(23)
+    valid = np.ones(len(desc), bool)
+    top = np.zeros(desc.shape[1], np.uint8)
+    args = (_SHIFT, _K, top, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION, -1, True)
+    assert kernels._judge(desc, valid, 50, 140, *args)[1] == 2  # the copy: specific
+    assert kernels._judge(desc, valid, 50, 10, *args)[1] == 0  # other moments differ
+    # the middle of the still view of A[60] (nothing moves within 4 shifts of it) matches
+    # A[60] and its copy: agrees, never specific
+    assert kernels._judge(desc, valid, 60, 210, *args)[1] == 1
+    assert kernels._judge(desc, valid, 150, 210, *args)[1] == 1
+    # the copy's frame A[60] itself is specific: its partner's moment moves
+    assert kernels._judge(desc, valid, 60, 150, *args)[1] == 2
+
+
+def _walk(desc, valid, p, m, step, max_static=60, max_neutral=60):
+    cuts = np.zeros(len(desc), bool)
+    kernels._cuts(desc, valid, _K, 2 * _MIN_MOTION, cuts)
+    top = np.zeros(desc.shape[1], np.uint8)
+    d0 = ref.gap(desc, p, m, _K)
+    return kernels._walk(
+        desc, valid, cuts, p, m, step, d0, _SHIFT, _K, top, _AGREE, _RATIO10, _FLOOR,
+        _MIN_MOTION, 0, max_static, max_neutral,
+    )  # fmt: skip
+
+
+def test_walk_ends_where_the_copy_ends():
+    desc = _copy_desc(24)
+    valid = np.ones(len(desc), bool)
+    # A[30:90] plays again at 120..179: from the seed (50, 140) the walk reaches frame
+    # 89 forward and frame 30 backward, every frame specific, d0 summed over them
+    fwd = _walk(desc, valid, 50, 140, 1)
+    back = _walk(desc, valid, 50, 140, -1)
+    gaps = {x: ref.gap(desc, x, x + 90, _K) for x in range(30, 90)}
+    assert tuple(fwd) == (89 - 50, 89 - 50, sum(gaps[x] for x in range(51, 90)))
+    assert tuple(back) == (50 - 30, 50 - 30, sum(gaps[x] for x in range(30, 50)))
+    # a frame flat on one side breaks the copy there; flat on both sides does not
+    valid[70] = False
+    assert _walk(desc, valid, 50, 140, 1)[0] == 69 - 50
+    valid[160] = False
+    assert _walk(desc, valid, 50, 140, 1)[0] == 89 - 50
+    assert _walk(desc, valid, 50, 140, 1, max_neutral=0)[0] == 69 - 50
+
+
+def test_walk_crosses_a_still_view_only_up_to_max_static():
+    # footage frozen for 60 frames (40..99), played twice (delta 120): every frozen pair
+    # agrees and none is specific, so the walk crosses the freeze only when it may go
+    # 60 agreeing frames without a specific one
+    rng = np.random.default_rng(25)
+    f = _walked(rng, 120, 4)
+    f[40:100] = f[40]
+    video = np.concatenate([f, f + rng.integers(-1, 2, f.shape), _walked(rng, 60, 4)])
+    desc = np.clip(video, 0, 255).astype(np.uint8)
+    valid = np.ones(len(desc), bool)
+    state = [
+        ref.judge(desc, valid, x, x + 120, _SHIFT, _K, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION)[1]
+        for x in range(120)
+    ]
+    assert set(state[40:100]) == {1}
+    last_before = max(x for x in range(40) if state[x] == 2)
+    assert _walk(desc, valid, 20, 140, 1, max_static=59)[0] == last_before - 20
+    end, spec, _ = _walk(desc, valid, 20, 140, 1, max_static=60)
+    assert end == 119 - 20
+    assert spec == sum(s == 2 for s in state[21:])
+
+
+def test_bridge_matches_reference():
+    joined = refused = 0
+    for seed in range(12):
+        desc = _copy_desc(seed)
+        n = len(desc)
+        rng = np.random.default_rng(seed)
+        valid = np.ones(n, bool)
+        valid[rng.choice(n, 4, replace=False)] = False
+        if seed % 2:
+            valid[[60, 150]] = False  # one frame of the copy flat on both sides
+        runs = []
+        for d in (90, 91, 89, int(rng.integers(100, 150))):
+            for s in np.sort(rng.choice(np.arange(20, 100), 4, replace=False)).tolist():
+                e = s + int(rng.integers(1, 15))
+                if e + d < n:
+                    runs.append((s, e, d))
+        runs.sort(key=lambda r: (r[2], r[0]))
+        a, b, d = (np.array(c, np.int64) for c in zip(*runs, strict=True))
+        noise = rng.integers(0, 20, len(a)).astype(np.int64)
+        for agree in (12, _AGREE):
+            got = kernels._bridge(desc, valid, a, b, d, noise, _K, agree)
+            expect = ref.bridge(desc, valid, a, b, d, noise, _K, agree)
+            for g, e in zip(got, expect, strict=True):
+                np.testing.assert_array_equal(g, e)
+            # both outcomes of a gap between consecutive runs on one diagonal occur
+            for i in range(1, len(a)):
+                if d[i] == d[i - 1] and a[i] > b[:i][d[:i] == d[i]].max():
+                    same = ((got[0] <= a[i - 1]) & (a[i] < got[1]) & (got[2] == d[i])).any()
+                    joined += int(same)
+                    refused += int(not same)
+    assert joined and refused
+
+
+def test_bridge_joins_a_copy_across_agreeing_frames_only():
+    desc = _copy_desc(26)
+    valid = np.ones(len(desc), bool)
+    # two runs of the copy (delta 90), frames 55..59 between them
+    a, b, d = np.array([30, 60]), np.array([55, 90]), np.array([90, 90])
+    noise = np.array([_K, _K])
+    got = kernels._bridge(desc, valid, a, b, d, noise, _K, _AGREE)
+    assert [x.tolist() for x in got] == [[30], [90], [90]]
+    # a frame in between that differs (a look-alike, not the copy) keeps them apart
+    desc[145] = 255 - desc[145]
+    got = kernels._bridge(desc, valid, a, b, d, noise, _K, _AGREE)
+    assert [x.tolist() for x in got] == [[30, 60], [55, 90], [90, 90]]
+    # so do runs on different diagonals; overlapping runs merge whatever lies between
+    got = kernels._bridge(desc, valid, a, b, np.array([90, 91]), noise, _K, _AGREE)
+    assert len(got[0]) == 2
+    got = kernels._bridge(desc, valid, np.array([30, 50]), b, d, noise, _K, _AGREE)
+    assert [x.tolist() for x in got] == [[30], [90], [90]]
+
+
+def test_bridge_limit_follows_the_runs_noise():
+    # copied footage (delta 100) that moves 12 levels a cell a frame, with frames 20..24
+    # between two runs and 40..44 between the second and a third; across those, the
+    # copy differs by 24 (4 levels on 6 cells): more than 3 times a noise of 6 (k),
+    # at most 3 times a noise of 8
+    rng = np.random.default_rng(30)
+    foot = _walked(rng, 100, 12)
+    video = np.concatenate([foot, foot])
+    video[120:125, :6] += 4
+    video[140:145, :6] += 4
+    desc = np.clip(video, 0, 255).astype(np.uint8)
+    valid = np.ones(len(desc), bool)
+    assert {ref.gap(desc, x, x + 100, _K) for x in (*range(20, 25), *range(40, 45))} == {24}
+    a, b, d = np.array([0, 25, 45]), np.array([20, 40, 60]), np.full(3, 100)
+
+    def bridged(noise):
+        got = kernels._bridge(desc, valid, a, b, d, np.array(noise), _K, _AGREE)
+        expect = ref.bridge(desc, valid, a, b, d, np.array(noise), _K, _AGREE)
+        for g, e in zip(got, expect, strict=True):
+            np.testing.assert_array_equal(g, e)
+        return list(zip(got[0].tolist(), got[1].tolist(), strict=True))
+
+    assert bridged([6, 6, 6]) == [(0, 20), (25, 40), (45, 60)]
+    # the later run's noise counts; the merged run keeps the larger noise for the next
+    assert bridged([6, 8, 6]) == [(0, 60)]
+    assert bridged([8, 6, 6]) == [(0, 60)]
+    assert bridged([6, 6, 8]) == [(0, 20), (25, 60)]
+    # the noise never lets a gap over ``agree`` through
+    got = kernels._bridge(desc, valid, a, b, d, np.array([20, 20, 20]), _K, 23)
+    assert len(got[0]) == 3
+
+
+def test_judge_bridge_sorts_the_runs_first():
+    from fastloop.verify import Judge
+
+    desc = _copy_desc(27)
+    judge = Judge(desc, np.ones(len(desc), bool), _SHIFT, _K, 30.0)
+    a, b, d = np.array([60, 0, 30]), np.array([90, 5, 55]), np.array([90, 7, 90])
+    noise = np.full(3, _K)
+    got = judge.bridge(a, b, d, noise)
+    assert [x.tolist() for x in got] == [[0, 30], [5, 90], [7, 90]]
+
+
+def test_frame_roots_with_window_match_reference():
+    rng = np.random.default_rng(28)
+    for _ in range(20):
+        n = 150
+        runs = [
+            (int(s), int(s + rng.integers(1, 25)), int(rng.integers(-60, 80)))
+            for s in rng.integers(0, 130, 10)
+        ]
+        runs = [(s, e, d) for s, e, d in runs if d != 0 and 0 <= s + d < n]
+        a, b, d = (np.array(c, np.int64).reshape(-1) for c in zip(*runs, strict=True))
+        for window in (0, 3, 30):
+            roots, size = kernels._frame_roots(n, a, b, d, window)
+            er, es = ref.frame_roots_windowed(n, runs, window)
+            np.testing.assert_array_equal(roots, er)
+            np.testing.assert_array_equal(size, es)
+
+
+# --------------------------------------------------------------------------- golden 24x24 hashes
+
+
+def _golden_frames() -> dict[str, np.ndarray]:
+    """Fixed 24x24 gray frames, built here without randomness but for the seeded noise."""
+    y, x = np.mgrid[:24, :24]
+    corner = np.zeros((24, 24), np.uint8)
+    corner[0, 0] = 255
+    last = np.zeros((24, 24), np.uint8)
+    last[23, 23] = 255
+    return {
+        "horizontal": (10 * x).astype(np.uint8),
+        "vertical": (10 * y).astype(np.uint8),
+        "checker": ((x + y) % 2 * 255).astype(np.uint8),
+        "diagonal": (5 * (x + y)).astype(np.uint8),
+        "corner": corner,
+        "last": last,
+        "noise": np.random.default_rng(0).integers(0, 256, (24, 24), dtype=np.uint8),
+    }
+
+
+def _plain_hex(frame: np.ndarray) -> str:
+    """The 24x24 average hash by its definition: bit = pixel > mean of the frame,
+    pixels row-major, first pixel the most significant bit; as hex digits."""
+    mean = frame.astype(np.float64).mean()
+    bits = "".join("1" if v > mean else "0" for v in frame.ravel().tolist())
+    return "".join(f"{int(bits[i : i + 4], 2):x}" for i in range(0, len(bits), 4))
+
+
+def _words_hex(words: np.ndarray) -> str:
+    return "".join(f"{int(w):016x}" for w in words)
+
+
+@pytest.mark.parametrize("name", sorted(_golden_frames()))
+def test_golden_24x24_hash_equals_the_plain_definition_and_imagehash(name):
+    frame = _golden_frames()[name]
+    got = fastloop.ahash(frame[None])[0]
+    assert got.shape == (9,) and got.dtype == np.uint64
+    assert _words_hex(got) == _plain_hex(frame)
+    assert _words_hex(got) == str(imagehash.average_hash(Image.fromarray(frame), hash_size=24))
+
+
+def test_golden_24x24_hashes_written_out():
+    frames = _golden_frames()
+    h = {name: _words_hex(fastloop.ahash(f[None])[0]) for name, f in frames.items()}
+    # one row of 24 pixels is 6 hex digits: columns 12..23 (120..230) are above the
+    # mean 115; rows 12..23 likewise; a checkerboard's odd pixels of even rows
+    assert h["horizontal"] == "000fff" * 24
+    assert h["vertical"] == "000000" * 12 + "ffffff" * 12
+    assert h["checker"] == ("555555" + "aaaaaa") * 12
+    # one bright pixel: the first is the top bit of word 0, the last the low bit of word 8
+    assert h["corner"] == "8" + "0" * 143
+    assert h["last"] == "0" * 143 + "1"
+    _, contrast, desc = hash_frames(np.stack([frames["corner"], frames["checker"]]))
+    assert contrast.tolist() == [255, 255]
+    # the descriptor keeps the 2x2 block means, rounded half up: (255 + 2) // 4 and
+    # (510 + 2) // 4
+    assert desc[0, 0] == 64 and not desc[0, 1:].any() and set(desc[1].tolist()) == {128}
+
+
+def test_golden_24x24_noise_hash_digest():
+    # the packed words of the seeded noise frame, little-endian bytes: a change of bit
+    # order, of word order or of packing changes this digest even if the reference
+    # above were changed the same way
+    words = fastloop.ahash(_golden_frames()["noise"][None])[0]
+    digest = hashlib.sha1(words.astype("<u8").tobytes()).hexdigest()
+    assert digest == "06f30731b0588e79d4f316c70bf2fcf5960fa21f"
