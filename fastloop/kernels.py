@@ -432,8 +432,13 @@ def _walk(
     ``shift`` frames after it, at the last frame before the cut. A pair counts as
     specific, or agreeing, only while its gap stays within ``_EXCESS`` times the run's
     mean gap so far (``seed_d0`` is the seed's): the run's own compression noise;
-    right after both pictures jump at once (a cut on both sides), within 1.5 times.
+    right after both pictures jump at once (a cut on both sides), within 2 times.
     Returns (end offset, specific frames, sum of d0 over them).
+
+    (Longer than most functions, as :func:`_propose` is: one loop whose state lives
+    in locals; split up, every piece would take the same dozen arrays and thresholds,
+    and numba's on-disk cache does not see an edit to a callee in another function's
+    cache entry.)
     """
     n = desc.shape[0]
     kk = 0
@@ -580,6 +585,10 @@ def _propose(
     ``[a, b)`` on diagonal ``delta``: frames ``a..b-1`` show ``a+delta..``.
 
     Returns arrays (a, b, delta, specific frames, d0 sum over them).
+
+    (Longer than most functions: the bucket loop, the seed checks and the run
+    bookkeeping share their state in locals, which numba keeps in registers; a
+    piece moved out would take a dozen arrays as arguments.)
     """
     n = cells.shape[0]
     nwords = hashes.shape[1]

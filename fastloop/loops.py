@@ -238,7 +238,12 @@ def _late_cut_pieces(ra, rb, rd, cuts, min_len: int):
 
 
 def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> list[Loop]:
-    """Group the frames of accepted runs into loops (see the module docstring, 3-4)."""
+    """Group the frames of accepted runs into loops (see the module docstring, 3-4).
+
+    (Longer than most functions: a sequence of whole-array steps, each freeing the
+    per-frame arrays of the one before as soon as it can: a day's search peaks here,
+    and split into functions the arrays would outlive their step in the callers.)
+    """
     from .kernels import _class_steps, _footage, _frame_roots, _stretch_sums
 
     n = len(fp)

@@ -143,8 +143,6 @@ def scan(
       fastloop scan day.mp4 --fast
       fastloop scan uploads/*.mp4 --dask tcp://scheduler:8786 --format jsonl
     """
-    from ..api import scan as api_scan
-    from ..fingerprint import Fingerprint
 
     if not videos and not fingerprints:
         raise click.UsageError("give at least one VIDEO or --from-fingerprint FILE")
@@ -154,8 +152,7 @@ def scan(
         from ..store import Store
 
         against = Store(store)
-    results = []
-    failed = 0
+    results: list = []
     jobs = [("fp", f) for f in fingerprints] + [("video", v) for v in videos]
     if plot:
         from ..outputs.frames import require_plot
@@ -164,43 +161,10 @@ def scan(
             raise click.UsageError("--plot draws one video: give one VIDEO or --from-fingerprint")
         require_plot("--plot")
     stream = _Stream(fmt, output) if fmt == "jsonl" else None
-    for kind, item in jobs:
-        if kind == "video" and dask_address:
-            continue
-        try:
-            if kind == "fp":
-                fp = Fingerprint.load(item)
-                r = api_scan(fp=fp, params=params)
-            else:
-                bar = ctx.bar(display_path(os.path.basename(item)))
-                try:
-                    ctx.working_on(item, cache)
-                    r = api_scan(
-                        item,
-                        hash_size,
-                        bar,
-                        params=params,
-                        workers=workers,
-                        cache=cache,
-                        fast=fast,
-                    )
-                finally:
-                    bar.close()
-                for w in r.fingerprint.warnings:
-                    ctx.warn(f"{display_path(item)}: {w}")
-            if against is not None:
-                r.shared = against.lookup(r.fingerprint, params)
-            results.append(r)
-            if stream:
-                stream.put(r.to_dict())
-        except FastloopError as exc:
-            if len(jobs) == 1 and not stream:
-                raise
-            failed += 1
-            if stream:
-                stream.put({"video": os.path.basename(item), "error": str(exc)})
-            else:
-                click.echo(f"fastloop: error: {exc}", err=True)
+    here = [(k, i) for k, i in jobs if not (k == "video" and dask_address)]
+    one = len(jobs) == 1 and not stream
+    opts = dict(hash_size=hash_size, workers=workers, cache=cache, fast=fast)
+    failed = _scan_here(ctx, here, one, params, opts, against, stream, results)
     if dask_address and videos:
         failed += _scan_on_dask(ctx, videos, dask_address, hash_size, params, fast, stream, results)
     if stream:
@@ -217,6 +181,43 @@ def scan(
         save_loop_map(results[0], plot)
     if failed:
         sys.exit(2)
+
+
+def _scan_here(ctx: Run, jobs, one: bool, params, opts, against, stream, results) -> int:
+    """Scan saved fingerprints and videos in this process, one after another; returns
+    how many failed (an error is raised when ``one`` job was asked for)."""
+    from ..api import scan as api_scan
+    from ..fingerprint import Fingerprint
+
+    failed = 0
+    for kind, item in jobs:
+        try:
+            if kind == "fp":
+                r = api_scan(fp=Fingerprint.load(item), params=params)
+            else:
+                bar = ctx.bar(display_path(os.path.basename(item)))
+                try:
+                    ctx.working_on(item, opts["cache"])
+                    kw = {k: opts[k] for k in ("workers", "cache", "fast")}
+                    r = api_scan(item, opts["hash_size"], bar, params=params, **kw)
+                finally:
+                    bar.close()
+                for w in r.fingerprint.warnings:
+                    ctx.warn(f"{display_path(item)}: {w}")
+            if against is not None:
+                r.shared = against.lookup(r.fingerprint, params)
+            results.append(r)
+            if stream:
+                stream.put(r.to_dict())
+        except FastloopError as exc:
+            if one:
+                raise
+            failed += 1
+            if stream:
+                stream.put({"video": os.path.basename(item), "error": str(exc)})
+            else:
+                click.echo(f"fastloop: error: {exc}", err=True)
+    return failed
 
 
 class _Stream:
