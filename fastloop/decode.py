@@ -114,6 +114,7 @@ def decode(
     on_stop: Callable[[], None] | None = None,
     fast: bool = False,
     rate: float | None = None,
+    threads: int | None = None,
 ) -> Decoded:
     """Decode ``video`` to gray ``size`` x ``size`` frames, calling
     ``on_frames(range_index, frames)`` with uint8[n, size*size] batches from one
@@ -134,7 +135,8 @@ def decode(
     ``fast`` decodes only the frames other frames refer to (``FAST_INPUT``);
     progress is then counted in frame intervals of video time, not frames received.
     ``rate`` resamples the frames to that rate, in one range (a grid that starts
-    once).
+    once). ``threads``: ffmpeg's decoding threads (default: 1 when there are several
+    ranges, else ffmpeg's choice).
     """
     if not isinstance(video, Video):
         video = Video(video)
@@ -143,7 +145,9 @@ def decode(
     if ranges is None:
         ranges = video.plan(workers) if not (full_frame or rate) else [Range()]
     tmp = tempfile.mkdtemp(prefix="fastloop-")
-    work = _pipes(video, size, ranges, tmp, full_frame, fast, rate)
+    if threads is None and len(ranges) > 1:
+        threads = 1
+    work = _pipes(video, size, ranges, tmp, full_frame, fast, rate, threads)
     stop = threading.Event()
     try:
         for w in work:
@@ -180,7 +184,9 @@ def decode(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _pipes(video: Video, size, ranges, tmp, full_frame, fast, rate) -> list[ffmpeg.FramePipe]:
+def _pipes(
+    video: Video, size, ranges, tmp, full_frame, fast, rate, threads
+) -> list[ffmpeg.FramePipe]:
     """One ffmpeg (not started yet) per range, its timestamps and log in ``tmp``."""
     info = video.info
     if full_frame:
@@ -205,7 +211,7 @@ def _pipes(video: Video, size, ranges, tmp, full_frame, fast, rate) -> list[ffmp
             stats,
             start_s=rng.start_s,
             end_s=rng.end_s,
-            threads=1 if len(ranges) > 1 else None,
+            threads=threads,
             loglevel=loglevel,
             full_frame=(info.width, info.height) if full_frame else None,
             fast=fast,

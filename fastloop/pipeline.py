@@ -305,7 +305,8 @@ def fingerprint_range(video: Video, rng: Range, hasher: Hasher, fast: bool = Fal
         batches.append(hasher.hash(frames))
         spent[0] += time.perf_counter() - t
 
-    dec = decode(video, hasher.size, on_frames, ranges=[rng], fast=fast)
+    # one decoding thread: a task runs beside others, one per core
+    dec = decode(video, hasher.size, on_frames, ranges=[rng], fast=fast, threads=1)
     keep = dec.keep[0]
     h, c, d = (
         np.concatenate([b[i] for b in batches]) if batches else np.empty((0, *shape), dtype)

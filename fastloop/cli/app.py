@@ -148,6 +148,17 @@ def cli(ctx: click.Context, no_progress: bool, verbose: int, quiet: bool) -> Non
     ctx.obj.configure(not no_progress, verbose, quiet)
 
 
+#: ``--cache DIR`` of the commands that decode (scan, fingerprint).
+cache_option = click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Checkpoint folder: the fingerprint is saved as it goes, an interrupted scan "
+    "resumes where it stopped when run again, and a finished one is reused at once "
+    "(re-scanning with other thresholds costs no decode).",
+)
+
+
 def _params(max_distance, min_length):
     from ..loops import LoopParams
 

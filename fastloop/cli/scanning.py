@@ -11,7 +11,7 @@ import click
 from ..errors import FastloopError
 from ..outputs import FORMATS
 from ..util import display_path
-from .app import HASH_SIZE, Run, _params, cli, pass_ctx
+from .app import HASH_SIZE, Run, _params, cache_option, cli, pass_ctx
 
 
 @cli.command()
@@ -64,14 +64,7 @@ from .app import HASH_SIZE, Run, _params, cli, pass_ctx
     default=None,
     help="ffmpeg processes decoding in parallel (default: one per core).",
 )
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Checkpoint folder: the fingerprint is saved as it goes, an interrupted scan "
-    "resumes where it stopped when run again, and a finished one is reused at once "
-    "(re-scanning with other thresholds costs no decode).",
-)
+@cache_option
 @click.option(
     "--cuts",
     is_flag=True,
@@ -277,14 +270,7 @@ def _scan_on_dask(ctx: Run, videos, address, hash_size, params, fast, stream, re
 )
 @click.option("--hash-size", "-n", type=HASH_SIZE, default=24, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 256), default=None)
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Checkpoint folder: the fingerprint is saved as it goes, an interrupted scan "
-    "resumes where it stopped when run again, and a finished one is reused at once "
-    "(re-scanning with other thresholds costs no decode).",
-)
+@cache_option
 @click.option(
     "--fast",
     is_flag=True,
