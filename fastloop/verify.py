@@ -165,8 +165,10 @@ class Judge:
         length = b - a
         if not len(a):
             return np.zeros(0, bool)
-        # one int32 a pair (a looped day has some 7 million); the rest run by run
-        d0 = np.empty(int(length.sum()), np.int32)
+        # one number a pair (a looped day has some 7 million), int16 where a gap (a sum
+        # of k cells of at most 255) fits; the rest run by run
+        small = self.k * 255 <= np.iinfo(np.int16).max
+        d0 = np.empty(int(length.sum()), np.int16 if small else np.int32)
         _run_gaps(self.desc, a, b, d, self.k, d0)
         floor = self.levels(FLOOR)
         noise = max(float(np.median(d0)), floor)
