@@ -112,7 +112,7 @@ def join(a: Fingerprint, b: Fingerprint, gap: int) -> Fingerprint:
 
 def matches(a: Fingerprint, b: Fingerprint, params: LoopParams | None = None) -> list[Match]:
     """The stretches of A and B that show the same footage (see the module docstring)."""
-    from .loops import search
+    from .loops import end_time, search
     from .verify import Judge
 
     params = params or LoopParams()
@@ -139,9 +139,9 @@ def matches(a: Fingerprint, b: Fingerprint, params: LoopParams | None = None) ->
                         fb,
                         n,
                         float(a.pts[fa]),
-                        _end(a, fa + n),
+                        end_time(a, fa + n),
                         float(b.pts[fb]),
-                        _end(b, fb + n),
+                        end_time(b, fb + n),
                         lp.mean_distance,
                     )
                 )
@@ -171,12 +171,6 @@ def _joined(found: list[Match], fps: float) -> list[Match]:
         else:
             out.append(m)
     return out
-
-
-def _end(fp: Fingerprint, stop: int) -> float:
-    if stop < len(fp):
-        return float(fp.pts[stop])
-    return float(fp.pts[-1]) + (1.0 / fp.fps if fp.fps > 0 else 0.0)
 
 
 def compare(

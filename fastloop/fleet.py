@@ -19,15 +19,15 @@ import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from .errors import FastloopError, InputError
 from .hashers import AverageHash, Hasher
 from .loops import LoopParams
-from .pipeline import Part, fingerprint_range, merge, task_ranges
+from .pipeline import fingerprint_many
 from .util import display_path
-from .video import Range, Video
+from .video import Video
 
 
 @dataclass(frozen=True)
@@ -69,68 +69,17 @@ def scan_many(
 
     hasher = hasher or AverageHash(24)
     params = params or LoopParams()
-    pending: dict[Future, tuple[int, int]] = {}
-    videos: list[tuple[Video, list[Range], list[Part | None]]] = []
-    failed: set[int] = set()
-    started: dict[int, float] = {}
-
-    def submit(v: int) -> None:
-        started.setdefault(v, time.perf_counter())
-        video, ranges, _ = videos[v]
-        for i, rng in enumerate(ranges):
-            pending[executor.submit(fingerprint_range, video, rng, hasher, fast)] = (v, i)
-
-    for path in paths:
-        video = Video(path)
-        try:
-            ranges = task_ranges(video)
-        except FastloopError as exc:
-            yield Failure(os.fspath(path), str(exc))
+    videos = [Video(p) for p in paths]
+    for video, fp in fingerprint_many(videos, hasher, executor, fast):
+        if isinstance(fp, Exception):
+            yield Failure(video.path, _one_line(fp))
             continue
-        videos.append((video, ranges, [None] * len(ranges)))
-        submit(len(videos) - 1)
-    while pending:
-        fut = next(as_completed(list(pending)))
-        v, i = pending.pop(fut)
-        if v in failed:
-            continue
-        video, ranges, parts = videos[v]
-        try:
-            parts[i] = fut.result()
-        except Exception as exc:  # a task's error, or the cluster's (a worker lost)
-            from .decode import _SeekMissed
-
-            if isinstance(exc, _SeekMissed) and len(ranges) > 1:
-                _cancel(pending, v)
-                videos[v] = (video, [Range()], [None])  # this file cannot be split
-                submit(v)
-                continue
-            failed.add(v)
-            _cancel(pending, v)
-            yield Failure(video.path, _one_line(exc))
-            continue
-        if any(p is None for p in parts):
-            continue
-        try:
-            fp = merge(parts, video, hasher, started[v])
-            videos[v] = (video, ranges, [])  # the parts are merged: free them
-            t = time.perf_counter()
-            loops = search(fp, params).loops
-            timing = {k: fp.info["timing"][k] for k in ("decode_s", "hash_s")}
-            timing["match_s"] = time.perf_counter() - t
-            timing["total_s"] = time.perf_counter() - started[v]
-            result = ScanResult(fp, loops, params, timing)
-        except FastloopError as exc:
-            yield Failure(video.path, str(exc))
-            continue
-        yield result
-
-
-def _cancel(pending: dict, v: int) -> None:
-    for fut, (w, _) in list(pending.items()):
-        if w == v:
-            fut.cancel()
-            del pending[fut]
+        t = time.perf_counter()
+        loops = search(fp, params).loops
+        timing = {k: fp.info["timing"][k] for k in ("decode_s", "hash_s")}
+        timing["match_s"] = time.perf_counter() - t
+        timing["total_s"] = timing["decode_s"] + timing["match_s"]
+        yield ScanResult(fp, loops, params, timing)
 
 
 def _one_line(exc: BaseException) -> str:

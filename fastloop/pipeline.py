@@ -27,13 +27,13 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DecodeError, InputError
+from .errors import DecodeError, FastloopError, InputError
 from .fingerprint import Descriptors, Fingerprint
 from .hashers import AverageHash, Hasher
 from .util import display_path
@@ -379,33 +379,79 @@ def task_ranges(video: Video, range_s: float | None = None) -> list[Range]:
     return video.plan(max(1, math.ceil(video.info.duration_s / (range_s or TASK_RANGE_S))))
 
 
-def _by_tasks(video, hasher, progress, executor, t0, fast) -> Fingerprint:
+def fingerprint_many(
+    videos: list[Video],
+    hasher: Hasher,
+    executor: Executor,
+    fast: bool = False,
+    progress: ProgressFn | None = None,
+) -> Iterator[tuple[Video, Fingerprint | Exception]]:
+    """Every range of every video submitted to ``executor`` at once; yields each
+    video with its merged fingerprint (or the exception that stopped it) as soon as
+    its last range is in. A file whose seek misses its range is done again whole.
+    ``progress(frames done, frames expected)`` counts over all the videos."""
     from concurrent.futures import as_completed
 
     from .decode import _SeekMissed
 
-    info = video.info
-    check_budget(info, hasher)
-    ranges = task_ranges(video)
-    total = info.frames_estimate
-    for attempt in range(2):
-        futures = {executor.submit(fingerprint_range, video, r, hasher, fast): i
-                   for i, r in enumerate(ranges)}  # fmt: skip
-        parts: list[Part | None] = [None] * len(ranges)
-        done = 0
+    pending: dict = {}
+    plans: list[tuple[list[Range], list[Part | None]]] = []
+    started: list[float] = []
+    total = done = 0
+
+    def submit(v: int, ranges: list[Range]) -> None:
+        plans[v] = (ranges, [None] * len(ranges))
+        for i, rng in enumerate(ranges):
+            pending[executor.submit(fingerprint_range, videos[v], rng, hasher, fast)] = (v, i)
+
+    for v, video in enumerate(videos):
+        plans.append(([], []))
+        started.append(time.perf_counter())
         try:
-            for fut in as_completed(futures):
-                part = fut.result()
-                parts[futures[fut]] = part
-                done += len(part.pts)
-                if progress is not None:
-                    progress(done, max(total, done))
-        except _SeekMissed:
-            for fut in futures:
-                fut.cancel()
-            if attempt:
-                raise
-            ranges = [Range()]  # this file cannot be split by seeking
+            ranges = task_ranges(video)
+            total += video.info.frames_estimate
+        except FastloopError as exc:
+            yield video, exc
             continue
-        return merge([p for p in parts if p is not None], video, hasher, t0)
-    raise AssertionError("unreachable")  # pragma: no cover
+        submit(v, ranges)
+    while pending:
+        fut = next(as_completed(list(pending)))
+        v, i = pending.pop(fut)
+        ranges, parts = plans[v]
+        if not parts:  # this video failed already
+            continue
+        try:
+            parts[i] = fut.result()
+        except Exception as exc:  # a task's error, or the cluster's (a worker lost)
+            _cancel(pending, v)
+            if isinstance(exc, _SeekMissed) and len(ranges) > 1:
+                submit(v, [Range()])  # this file cannot be split by seeking
+                continue
+            plans[v] = (ranges, [])
+            yield videos[v], exc
+            continue
+        done += len(parts[i].pts)
+        if progress is not None:
+            progress(done, max(total, done))
+        if any(p is None for p in parts):
+            continue
+        plans[v] = (ranges, [])  # merged below: the parts go
+        try:
+            yield videos[v], merge(parts, videos[v], hasher, started[v])
+        except FastloopError as exc:
+            yield videos[v], exc
+
+
+def _cancel(pending: dict, v: int) -> None:
+    for fut, (w, _) in list(pending.items()):
+        if w == v:
+            fut.cancel()
+            del pending[fut]
+
+
+def _by_tasks(video, hasher, progress, executor, t0, fast) -> Fingerprint:
+    check_budget(video.info, hasher)
+    ((_, fp),) = fingerprint_many([video], hasher, executor, fast, progress)
+    if isinstance(fp, Exception):
+        raise fp
+    return fp

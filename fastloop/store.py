@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import InputError
 from .fingerprint import Fingerprint
+from .loops import end_time
 from .settings import FLAT_CONTRAST
 from .util import atomic_write, display_path
 
@@ -86,19 +87,22 @@ class Store:
     def fingerprint_path(self, key: str) -> str:
         return os.path.join(self.dir, f"{key}.npz")
 
-    def add(self, path: str | os.PathLike, fp: Fingerprint | None = None) -> tuple[Entry, bool]:
-        """Fingerprint ``path`` into the store; returns (entry, added), ``added``
-        False when the same content is already there."""
+    def add(
+        self, path: str | os.PathLike, fp: Fingerprint | None = None, progress=None
+    ) -> tuple[Entry, bool]:
+        """Fingerprint ``path`` into the store (``progress`` as for
+        :func:`fastloop.fingerprint`); returns (entry, added), ``added`` False when
+        the same content is already there (then nothing is decoded)."""
         key = content_key(path)
         if key in self.entries:
             return self.entries[key], False
         if fp is None:
             from .api import fingerprint
 
-            fp = fingerprint(path)
+            fp = fingerprint(path, progress=progress)
         fp.save(self.fingerprint_path(key))
         n = len(fp)
-        dur = float(fp.pts[-1]) + (1 / fp.fps if fp.fps > 0 else 0) if n else 0.0
+        dur = end_time(fp, n)
         entry = Entry(key, os.path.basename(os.fspath(path)), n, float(fp.fps), dur)
         self.entries[key] = entry
         self._save_manifest()
@@ -124,10 +128,10 @@ class Store:
         keys = sorted(self.entries)
         words, owner, frame = [], [], []
         for i, key in enumerate(keys):
-            fp = Fingerprint.load(self.fingerprint_path(key))
-            ok = fp.contrast > FLAT_CONTRAST  # flat frames propose nothing
-            idx = np.flatnonzero(ok)
-            words.append(fp.hashes[idx])
+            # only the arrays the index needs (np.load reads a member when asked)
+            with np.load(self.fingerprint_path(key), allow_pickle=False) as z:
+                idx = np.flatnonzero(z["contrast"] > FLAT_CONTRAST)  # flat: no evidence
+                words.append(z["hashes"][idx])
             owner.append(np.full(len(idx), i, np.int32))
             frame.append(idx.astype(np.int32))
         nw = words[0].shape[1] if words else 0

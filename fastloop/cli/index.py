@@ -28,26 +28,21 @@ def index() -> None:
 @pass_ctx
 def index_add(ctx: Run, store, videos) -> None:
     """Fingerprint VIDEOS into STORE (made if missing); the same content twice is one entry."""
-    from ..api import fingerprint
     from ..errors import FastloopError
-    from ..store import Store, content_key
+    from ..store import Store
 
     st = Store(store, create=True)
     added = 0
     for v in videos:
         name = display_path(os.path.basename(v))
+        bar = ctx.bar(name)
         try:
-            if content_key(v) in st.entries:
-                entry, new = st.add(v)
-            else:
-                bar = ctx.bar(name)
-                try:
-                    entry, new = st.add(v, fingerprint(v, progress=bar))
-                finally:
-                    bar.close()
+            entry, new = st.add(v, progress=bar)
         except (FastloopError, OSError) as exc:
             click.echo(f"fastloop: error: {name}: {exc}", err=True)
             continue
+        finally:
+            bar.close()
         added += new
         if not ctx.quiet:
             what = "added" if new else "already there"

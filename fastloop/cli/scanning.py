@@ -153,7 +153,7 @@ def scan(
         if len(jobs) != 1:
             raise click.UsageError("--plot draws one video: give one VIDEO or --from-fingerprint")
         require_plot("--plot")
-    stream = _Stream(fmt, output) if fmt == "jsonl" else None
+    stream = _Stream(output) if fmt == "jsonl" else None
     here = [(k, i) for k, i in jobs if not (k == "video" and dask_address)]
     one = len(jobs) == 1 and not stream
     opts = dict(hash_size=hash_size, workers=workers, cache=cache, fast=fast)
@@ -216,7 +216,7 @@ def _scan_here(ctx: Run, jobs, one: bool, params, opts, against, stream, results
 class _Stream:
     """``--format jsonl``: one JSON line per video, written as each one finishes."""
 
-    def __init__(self, fmt: str, output: str | None):
+    def __init__(self, output: str | None):
         self.fh = open(output, "w", encoding="utf-8") if output else None
 
     def put(self, doc: dict) -> None:
