@@ -209,23 +209,30 @@ class Descriptors:
                 out.append(d if k.all() else d[k[: len(d)]])
             return np.concatenate(out)
         total = sum(int(k.sum()) for k in keep)
-        out = _unlinked_file()
-        block = 1 << 16  # frames per read
+        out = None
         for r, k in enumerate(keep):
             fh = self._files.pop(r, None)
             if fh is None:
                 continue
             fh.flush()
-            fh.seek(0)
-            at = 0
-            while True:
-                buf = fh.read(block * self.cells)
-                if not buf:
-                    break
-                d = np.frombuffer(buf, np.uint8).reshape(-1, self.cells)
-                out.write(d[k[at : at + len(d)]].tobytes())
-                at += len(d)
+            size = fh.seek(0, os.SEEK_END) // self.cells
+            span = _slice_of(k[:size])
+            if out is None and span is not None and span[0] == 0:
+                # the first range's own file, cut after its last kept frame: a day's
+                # first half is not copied at all
+                fh.truncate(span[1] * self.cells)
+                fh.seek(0, os.SEEK_END)
+                out = fh
+                continue
+            if out is None:
+                out = _unlinked_file()
+            if span is not None:
+                _copy_range(fh, out, span[0] * self.cells, (span[1] - span[0]) * self.cells)
+            else:
+                self._copy_kept(fh, out, k)
             fh.close()
+        if out is None:
+            out = _unlinked_file()
         out.flush()
         if total == 0:
             out.close()
@@ -237,11 +244,59 @@ class Descriptors:
         out.close()  # the map keeps the (unlinked) file alive
         return mm
 
+    def _copy_kept(self, fh, out, keep: np.ndarray) -> None:
+        """Append the frames of ``fh`` that ``keep`` marks to ``out``, in blocks."""
+        block = 1 << 16  # frames per read
+        fh.seek(0)
+        at = 0
+        while True:
+            buf = fh.read(block * self.cells)
+            if not buf:
+                break
+            d = np.frombuffer(buf, np.uint8).reshape(-1, self.cells)
+            out.write(d[keep[at : at + len(d)]].tobytes())
+            at += len(d)
+
     def close(self) -> None:
         for fh in self._files.values():
             fh.close()
         self._files.clear()
         self._parts.clear()
+
+
+def _slice_of(keep: np.ndarray) -> tuple[int, int] | None:
+    """``(i, j)`` when ``keep`` is True exactly on ``[i, j)`` (a range keeps the frames
+    between its pre-roll and its end), else None."""
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return (0, 0)
+    i, j = int(idx[0]), int(idx[-1]) + 1
+    return (i, j) if j - i == len(idx) else None
+
+
+def _copy_range(src, dst, offset: int, count: int) -> None:
+    """Append ``count`` bytes of ``src`` from ``offset`` to ``dst``: in the kernel where
+    it can (``copy_file_range``), else through a buffer."""
+    src.flush()
+    dst.flush()
+    dst.seek(0, os.SEEK_END)
+    try:
+        while count > 0:
+            done = os.copy_file_range(src.fileno(), dst.fileno(), count, offset)
+            if done <= 0:
+                break
+            offset += done
+            count -= done
+        dst.seek(0, os.SEEK_END)
+    except (AttributeError, OSError):
+        dst.seek(0, os.SEEK_END)
+    src.seek(offset)
+    while count > 0:
+        buf = src.read(min(count, 1 << 24))
+        if not buf:
+            break
+        dst.write(buf)
+        count -= len(buf)
 
 
 def _unlinked_file():

@@ -316,20 +316,29 @@ def _scratch(desc):
 def _motion(desc, valid, shift, k, out):
     """``out[x]``: how much frame x differs from its neighbours ``shift`` frames away
     (the smaller of the two gaps), at the scale among 1, 2 and 4 times ``shift`` where
-    that is largest; -1 where x is flat or has no valid neighbour."""
+    that is largest; -1 where x is flat or has no valid neighbour.
+
+    Each gap is computed once: the gap from x back to x - s is the one x - s had
+    forward to x, kept in a ring of the last ``4 * shift`` frames' forward gaps."""
     n = desc.shape[0]
     top = _scratch(desc)
+    nscales = len(_SCALES)
+    ring = 4 * shift + 1
+    fwd = np.full((nscales, ring), -1, np.int64)
     for x in range(n):
         best = -1
-        if valid[x]:
-            for scale in _SCALES:
-                s = shift * scale
-                cur = -1
-                for y in (x - s, x + s):
-                    if 0 <= y < n and valid[y]:
-                        g = _gap(desc, x, y, k, top)
-                        if cur < 0 or g < cur:
-                            cur = g
+        for si in range(nscales):
+            s = shift * _SCALES[si]
+            g = -1
+            y = x + s
+            if valid[x] and y < n and valid[y]:
+                g = _gap(desc, x, y, k, top)
+            back = fwd[si, (x - s) % ring] if x >= s else -1
+            fwd[si, x % ring] = g
+            if valid[x]:
+                cur = back
+                if g >= 0 and (cur < 0 or g < cur):
+                    cur = g
                 best = max(best, cur)
         out[x] = best
 
@@ -773,7 +782,7 @@ _NO_CELL = np.uint16(0xFFFF)
 
 
 @nb.njit(**_JIT)
-def _motion_cells(desc, valid, shift, threshold, out):
+def _motion_cells(desc, valid, shift, threshold, out, lo=0, hi=-1):
     """Where a frame moves: for frame x, the three cells whose gray level changed
     most since frame x - ``shift`` (at least ``threshold`` levels), each coded as
     ``2 * cell + (1 if it got brighter)``. A hand moving in front of a still shelf
@@ -781,9 +790,10 @@ def _motion_cells(desc, valid, shift, threshold, out):
     way, while the shelf's other moments change other cells or none. ``out[x]``
     (uint16[n, 3]) receives the three codes in increasing order, or ``_NO_CELL``
     three times where fewer than three cells moved. 6 bytes a frame: the keys made of
-    them (``_motion_key``) are derived when a bucket table needs them."""
+    them (``_motion_key``) are derived when a bucket table needs them. Only frames
+    ``lo`` to ``hi`` (-1: the last) are filled: pieces of a day run on several cores."""
     n, cells = desc.shape
-    for x in range(n):
+    for x in range(lo, n if hi < 0 else min(hi, n)):
         for c in range(3):
             out[x, c] = _NO_CELL
         if x < shift or not valid[x] or not valid[x - shift]:

@@ -24,6 +24,7 @@ compare sums over the worst cells in integers.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -106,32 +107,41 @@ class Judge:
         return self._cuts
 
     def prepare(self) -> np.ndarray:
-        """The per-frame facts the search starts from, computed on two cores where
-        there are two (the kernels release the GIL): motion and cuts in one thread,
-        the motion cells in another. Returns the motion cells."""
-        if (os.cpu_count() or 1) < 2 or len(self.valid) < 100_000:
+        """The per-frame facts the search starts from, computed on every core (the
+        kernels release the GIL): motion and cuts in one task, the motion cells in
+        pieces of frames beside it. Returns the motion cells."""
+        n = len(self.valid)
+        workers = min(os.cpu_count() or 1, 4)
+        if workers < 2 or n < 100_000:
             self.motion, self.cuts()
             return self.motion_cells()
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(2, thread_name_prefix="fastloop-judge") as pool:
+        out = np.empty((n, 6), np.uint16)
+        bounds = np.linspace(0, n, 2 * workers + 1).astype(np.int64)
+        with ThreadPoolExecutor(workers, thread_name_prefix="fastloop-judge") as pool:
             first = pool.submit(lambda: (self.motion, self.cuts()))
-            cells = pool.submit(self.motion_cells)
+            pieces = [
+                pool.submit(self.motion_cells, out, int(lo), int(hi))
+                for lo, hi in itertools.pairwise(bounds)
+            ]
             first.result()
-            return cells.result()
+            for p in pieces:
+                p.result()
+        return out
 
-    def motion_cells(self) -> np.ndarray:
+    def motion_cells(self, out: np.ndarray | None = None, lo: int = 0, hi: int = -1) -> np.ndarray:
         """uint16[n, 6]: where each frame moves (see ``kernels._motion_cells``), since
         ``shift`` frames before and since ``reach`` frames before (a hand that moves
         a few levels in 0.2 s moves tens of levels in 0.8 s); ``_propose`` makes its
-        keys of them."""
+        keys of them. ``lo``, ``hi``: fill only those frames of ``out``."""
         from .kernels import _motion_cells
 
-        out = np.empty((len(self.valid), 6), np.uint16)
+        if out is None:
+            out = np.empty((len(self.valid), 6), np.uint16)
         for i, span in enumerate((self.shift, self.reach)):
-            part = np.empty((len(self.valid), 3), np.uint16)
-            _motion_cells(self.desc, self.valid, span, KEY_LEVELS, part)
-            out[:, 3 * i : 3 * i + 3] = part
+            part = out[:, 3 * i : 3 * i + 3]
+            _motion_cells(self.desc, self.valid, span, KEY_LEVELS, part, lo, hi)
         return out
 
     def walk_args(self) -> tuple:
