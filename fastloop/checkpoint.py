@@ -1,12 +1,16 @@
 """Checkpoints: a long scan writes its fingerprint as it goes, and resumes after a crash.
 
 A cache folder holds one sub-folder per (video, hash settings), named by a key over
-the file's identity: absolute path, size, modification time and a hash of its first
-and last megabyte. Inside it:
+the file's content: its size and a hash of its first and last megabyte and of 16
+samples between them; not its path or modification time, which differ between the
+machines of a cluster and after a copy. Inside it:
 
 - ``plan.json``: the time ranges the decode was split into (kept for the resume);
-- ``r{range}-{seq}.npz``: chunks of hashes, contrast and timestamps, in order, each
-  written atomically (temp file, fsync, rename): a chunk is whole or absent;
+- ``r{range}-{first timestamp}-{frames}.npz``: chunks of hashes, contrast and
+  timestamps, each written atomically (temp file, fsync, rename): a chunk is whole or
+  absent. Named by what they hold, not by a counter: a range decoded twice (a task
+  retried on another worker, two scans of one file at once) writes the same chunk
+  under the same name, and frames that two chunks both hold are read once;
 - ``fingerprint.npz``: the finished fingerprint, reused at once by the next scan (other
   thresholds cost no decode); the chunks are removed when it is written.
 
@@ -39,19 +43,33 @@ _MB = 1 << 20
 
 
 def file_key(path: str, hash_size: int, variant: str = "") -> str:
-    """Identity of a video file and the hash settings, as a folder name."""
-    st = os.stat(path)
+    """Identity of a video file's content and the hash settings, as a folder name."""
+    size = os.stat(path).st_size
     h = hashlib.blake2b(digest_size=12)
-    ident = [os.path.abspath(path), st.st_size, st.st_mtime_ns, hash_size, FORMAT_VERSION]
+    ident = [size, hash_size, FORMAT_VERSION]
     if variant:  # e.g. "fast": other frames, other hashes
         ident.append(variant)
     h.update(json.dumps(ident).encode())
     with open(path, "rb") as fh:
         h.update(fh.read(_MB))
-        fh.seek(max(0, st.st_size - _MB))
+        for k in range(1, _SAMPLES + 1):
+            fh.seek(size * k // (_SAMPLES + 1))
+            h.update(fh.read(_SAMPLE))
+        fh.seek(max(0, size - _MB))
         h.update(fh.read(_MB))
-    stem = "".join(c if c.isalnum() else "_" for c in os.path.basename(path))[:40]
-    return f"{stem}-{h.hexdigest()}"
+    return f"v-{h.hexdigest()}"
+
+
+#: Samples of the file's middle in its key (besides its first and last megabyte).
+_SAMPLES, _SAMPLE = 16, 64 << 10
+#: Chunk names hold their first frame's time in microseconds plus this (times before
+#: the file's start exist: B-frames of an edit list), at a fixed width: names sort in time.
+_T_OFFSET_US = 1 << 40
+
+
+def _chunk_name(r: int, first_s: float, frames: int) -> str:
+    """Range, first frame's time and frame count: the same frames, the same name."""
+    return f"r{r:03d}-{round(first_s * 1e6) + _T_OFFSET_US:015d}-{frames:09d}.npz"
 
 
 def _atomic_savez(path: str, **arrays) -> None:
@@ -112,13 +130,22 @@ class Checkpoint:
         """Hashes, contrast and absolute timestamps committed for planned range r, and
         with ``desc`` the list of its chunks' gray descriptors."""
         hs, cs, ps, ds = [], [], [], []
+        last = -np.inf
         for c in self.chunks(r):
             with np.load(c) as z:
-                hs.append(z["hashes"])
-                cs.append(z["contrast"])
-                ps.append(z["pts"])
+                pts = z["pts"]
+                # a chunk written twice, or two runs' chunks that overlap: every
+                # frame once, in time order
+                new = pts > last
+                if not new.any():
+                    continue
+                whole = bool(new.all())
+                hs.append(z["hashes"] if whole else z["hashes"][new])
+                cs.append(z["contrast"] if whole else z["contrast"][new])
+                ps.append(pts if whole else pts[new])
                 if desc:
-                    ds.append(z["desc"])
+                    ds.append(z["desc"] if whole else z["desc"][new])
+                last = float(ps[-1][-1])
         words = (self.hash_size * self.hash_size + 63) // 64
         if not hs:
             out = (np.empty((0, words), np.uint64), np.empty(0, np.uint8), np.empty(0))
@@ -178,8 +205,8 @@ class Checkpoint:
         secs = pts[live.committed : avail].astype(np.float64) * float(tb)
         keep = np.ones(len(secs), bool) if live.start_s is None else secs >= live.start_s
         if keep.any():
-            seq = len(self.chunks(live.orig))
-            name = os.path.join(self.dir, f"r{live.orig:03d}-{seq:06d}.npz")
+            first = float(secs[keep][0])
+            name = os.path.join(self.dir, _chunk_name(live.orig, first, int(keep.sum())))
             _atomic_savez(
                 name,
                 hashes=h[lo:hi][keep],

@@ -84,6 +84,61 @@ def test_cache_key_follows_the_file(long_clip, tmp_path):
     assert Checkpoint(tmp_path / "c", str(path), 24).dir != a
 
 
+def test_cache_key_is_the_content_not_the_path_or_the_time(long_clip, tmp_path):
+    """A cluster's workers see one file under other paths and times: one key."""
+    src = open(long_clip[0], "rb").read()
+    one, two = tmp_path / "one.mp4", tmp_path / "elsewhere" / "two.mp4"
+    two.parent.mkdir()
+    one.write_bytes(src)
+    two.write_bytes(src)
+    os.utime(two, ns=(10**9, 10**9))
+    assert (
+        Checkpoint(tmp_path / "c", str(one), 24).dir == Checkpoint(tmp_path / "c", str(two), 24).dir
+    )
+    with open(two, "r+b") as fh:  # same size, one byte changed in the middle
+        fh.seek(len(src) // 2)
+        fh.write(bytes([src[len(src) // 2] ^ 1]))
+    assert (
+        Checkpoint(tmp_path / "c", str(one), 24).dir != Checkpoint(tmp_path / "c", str(two), 24).dir
+    )
+
+
+def test_a_range_checkpointed_twice_reads_every_frame_once(long_clip, tmp_path, monkeypatch):
+    """Two runs of one video into one cache (a retried task, two scans at once), their
+    chunks cut at other frames: every frame once, in order, as a plain decode has it."""
+    import shutil
+
+    from fastloop import checkpoint
+
+    path, _ = long_clip
+    plain = fastloop.fingerprint(path)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    finish = checkpoint.Checkpoint.finish
+
+    def finish_keeping_chunks(self, plan, *args):
+        for r in range(len(plan)):
+            for c in self.chunks(r):
+                shutil.copy(c, kept)
+        return finish(self, plan, *args)
+
+    monkeypatch.setattr(checkpoint.Checkpoint, "finish", finish_keeping_chunks)
+    monkeypatch.setattr("fastloop.ffmpeg.process.MIN_BATCH", 16)  # small batches
+    monkeypatch.setattr(checkpoint, "CHUNK_FRAMES", 100)
+    fastloop.fingerprint(path, cache=tmp_path / "first")
+    monkeypatch.setattr(checkpoint, "CHUNK_FRAMES", 37)  # the second run cuts elsewhere
+    fastloop.fingerprint(path, cache=tmp_path / "second")
+    ck = Checkpoint(tmp_path / "both", path, 24)
+    for chunk in kept.glob("r*.npz"):
+        shutil.copy(chunk, ck.dir)
+    ranges = {c.name[:4] for c in kept.glob("r*.npz")}
+    assert len(list(kept.glob("r*.npz"))) > 4 * len(ranges)  # both runs' chunks
+    pts = np.concatenate([ck.committed(r)[2] for r in range(len(ranges))])
+    hashes = np.concatenate([ck.committed(r)[0] for r in range(len(ranges))])
+    np.testing.assert_array_equal(pts - pts[0], plain.pts - plain.pts[0])
+    np.testing.assert_array_equal(hashes, plain.hashes)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sigkill_then_resume_gives_the_same_hashes_and_loops(long_clip, tmp_path, seed):
     path, _ = long_clip
