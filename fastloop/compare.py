@@ -1,13 +1,24 @@
 """Footage of one video that plays in another: ``fastloop compare A B``.
 
-Both videos are decoded onto one time grid: the one at the higher frame rate is
-resampled to the lower rate by the ``fps`` filter (a copy made at a lower rate dropped
-frames, and the nearest frames of the other are the ones it kept). Their fingerprints
-are joined end to end with a flat gap between them, so the unchanged search,
-grouping and verification of a single video run on the pair: a loop whose
+Each video is decoded once, at its own rate, with its black bars cut off first
+(letterbox, pillarbox: :func:`bars`, ffmpeg's ``cropdetect`` on the keyframes). Their
+fingerprints are joined end to end with a flat gap between them, so the unchanged
+search, grouping and verification of a single video run on the pair: a loop whose
 occurrences fall on both sides is footage the two share. Loops inside one video alone
 are not reported here (``fastloop scan`` finds those). A copy of a still stretch is
 not claimed: as in a scan, nothing proves which moment of a still view it shows.
+
+Re-uploads change more than the picture's edges, and each change is undone on the
+fingerprints, without decoding again:
+
+- **another frame rate**: the video at the higher rate is resampled to the lower one,
+  at :data:`PHASES` phases (which frames a lower-rate copy kept depends on where its
+  clock started), and the matches of all phases are joined;
+- **mirrored**: B's fingerprint is mirrored (:func:`mirror`: a permutation of the hash
+  bits and of the gray cells) and searched too;
+- **a logo or a caption** over part of the picture flips the hash bits under it only;
+  the judge compares the worst cells against the partner's neighbours, which carry
+  the same logo, so the copy still stands out.
 
 Each :class:`Match` is a stretch of A and the stretch of B that shows the same
 footage, with both times; :func:`format_vsc` writes them in the Video Similarity
@@ -43,6 +54,7 @@ class Match:
     b_start_s: float
     b_end_s: float
     mean_distance: float
+    mirrored: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +66,7 @@ class Match:
             "b_start_s": round(self.b_start_s, 6),
             "b_end_s": round(self.b_end_s, 6),
             "mean_distance": round(self.mean_distance, 3),
+            "mirrored": self.mirrored,
         }
 
 
@@ -62,6 +75,9 @@ class Comparison:
     a: Fingerprint
     b: Fingerprint
     matches: list[Match]
+    #: The picture each video was cut to before hashing (``w, h, x, y``): its black
+    #: bars removed (letterbox, pillarbox); None where it had none.
+    crops: tuple = (None, None)
 
     def to_dict(self) -> dict:
         name = lambda fp: os.path.basename(str(fp.info.get("path", "")))  # noqa: E731
@@ -69,25 +85,56 @@ class Comparison:
             "a": name(self.a),
             "b": name(self.b),
             "fps": round(self.a.fps, 6),
+            "crop_a": _crop_text(self.crops[0]),
+            "crop_b": _crop_text(self.crops[1]),
             "matches": [m.to_dict() for m in self.matches],
         }
 
 
-def resample(fp: Fingerprint, rate: float) -> Fingerprint:
-    """``fp`` on a grid of ``rate`` frames a second, as ffmpeg's ``fps`` filter makes
-    it: each grid time shows the frame on screen then (frames repeated or dropped)."""
+def _crop_text(crop) -> str | None:
+    return None if crop is None else "{}:{}:{}:{}".format(*crop)
+
+
+def resample(fp: Fingerprint, rate: float, phase: float = 0.0) -> tuple[Fingerprint, np.ndarray]:
+    """``fp`` on a grid of ``rate`` frames a second starting ``phase`` seconds after
+    its first frame, as ffmpeg's ``fps`` filter makes it: each grid time shows the
+    frame on screen then (frames repeated or dropped). Returns the resampled
+    fingerprint and, per grid frame, the frame of ``fp`` it shows."""
     if not len(fp) or rate <= 0:
-        return fp
+        return fp, np.arange(len(fp))
     t0, t1 = float(fp.pts[0]), float(fp.pts[-1]) + (1 / fp.fps if fp.fps > 0 else 0)
-    grid = t0 + np.arange(max(1, round((t1 - t0) * rate))) / rate
+    grid = t0 + phase + np.arange(max(1, round((t1 - t0 - phase) * rate))) / rate
     src = np.clip(np.searchsorted(fp.pts, grid + 1e-6, "right") - 1, 0, len(fp) - 1)
-    return Fingerprint(
+    out = Fingerprint(
         hashes=fp.hashes[src],
         pts=grid,
         contrast=fp.contrast[src],
         desc=np.asarray(fp.desc)[src],
         hash_size=fp.hash_size,
         info={**fp.info, "fps": float(rate)},
+    )
+    return out, src
+
+
+def mirror(fp: Fingerprint) -> Fingerprint:
+    """``fp`` of the same video flipped left to right, without decoding it again: a
+    mirrored frame's average hash is its hash with each row's bits reversed (the mean
+    does not move), and its block means are the blocks reversed in each row."""
+    n, size = len(fp), fp.hash_size
+    bits = np.unpackbits(fp.hashes.astype(">u8").view(np.uint8), axis=1)[:, : size * size]
+    bits = bits.reshape(n, size, size)[:, :, ::-1].reshape(n, size * size)
+    packed = np.packbits(bits, axis=1)
+    words = np.zeros((n, fp.hashes.shape[1] * 8), np.uint8)
+    words[:, : packed.shape[1]] = packed
+    desc = np.asarray(fp.desc)
+    side = round(desc.shape[1] ** 0.5)
+    return Fingerprint(
+        hashes=words.view(">u8").astype(np.uint64),
+        pts=fp.pts,
+        contrast=fp.contrast,
+        desc=np.ascontiguousarray(desc.reshape(n, side, side)[:, :, ::-1].reshape(n, -1)),
+        hash_size=size,
+        info=dict(fp.info),
     )
 
 
@@ -173,15 +220,78 @@ def _joined(found: list[Match], fps: float) -> list[Match]:
     return out
 
 
+def _union(found: list[Match], fps: float) -> list[Match]:
+    """Matches of one footage found on several grids (phases of a resampled video)
+    and on overlapping stretches, as one: same direction, same time offset (within two
+    frames), overlapping or at most two frames apart in A."""
+    tol = 2.0 / fps if fps > 0 else 0.07
+    offset = lambda m: m.a_start_s - m.b_start_s  # noqa: E731
+    out: list[Match] = []
+    for m in sorted(found, key=lambda m: (m.mirrored, offset(m), m.a_start_s)):
+        hit = None
+        for i in range(len(out) - 1, -1, -1):
+            p = out[i]
+            if p.mirrored != m.mirrored or abs(offset(p) - offset(m)) > tol:
+                continue
+            if m.a_start_s <= p.a_end_s + tol and p.a_start_s <= m.a_end_s + tol:
+                hit = i
+                break
+        if hit is None:
+            out.append(m)
+            continue
+        p = out[hit]
+        first = p if p.a_start_s <= m.a_start_s else m
+        end = p if p.a_end_s >= m.a_end_s else m
+        length = max(p.length, m.length, round((end.a_end_s - first.a_start_s) * fps))
+        w = p.length / (p.length + m.length)
+        out[hit] = Match(
+            first.a_start,
+            first.b_start,
+            length,
+            first.a_start_s,
+            end.a_end_s,
+            first.b_start_s,
+            end.b_end_s,
+            w * p.mean_distance + (1 - w) * m.mean_distance,
+            p.mirrored,
+        )
+    return sorted(out, key=lambda m: (m.a_start, m.b_start))
+
+
+def _native(m: Match, src_a: np.ndarray, src_b: np.ndarray, mirrored: bool) -> Match:
+    """A match on resampled grids, with each video's own frame numbers."""
+    return Match(
+        int(src_a[m.a_start]),
+        int(src_b[m.b_start]),
+        m.length,
+        m.a_start_s,
+        m.a_end_s,
+        m.b_start_s,
+        m.b_end_s,
+        m.mean_distance,
+        mirrored,
+    )
+
+
+#: Grids tried for the video at the higher frame rate: a copy made at a lower rate
+#: kept one frame of every few, and which ones depends on where its clock started;
+#: on a grid of the wrong phase every few frames are their neighbours, which the
+#: judge (rightly) does not take for copies.
+PHASES = 4
+
+
 def compare(
     a: str | os.PathLike,
     b: str | os.PathLike,
     *,
     hasher: Hasher | None = None,
     params: LoopParams | None = None,
+    normalise: bool = True,
 ) -> Comparison:
-    """Decode A and B onto one frame grid (the lower of their rates) and find the
-    footage they share; frame numbers in the matches are on that grid.
+    """Decode A and B once each and find the footage they share, also where B is
+    mirrored, letterboxed or pillarboxed, or at another frame rate (``normalise``:
+    False compares the pictures as they are). Frame numbers in the matches are each
+    video's own; a match's ``length`` counts frames at the lower rate.
 
     Examples
     --------
@@ -197,17 +307,142 @@ def compare(
     va, vb = Video(a), Video(b)
     check_input(va.path)
     check_input(vb.path)
-    # the common grid is the lower rate: a copy made at a lower rate dropped frames,
-    # and the other video's frames nearest to its times are the very frames it kept
-    rates = [r for r in (va.info.fps, vb.info.fps) if r > 0]
-    common = min(rates) if len(rates) == 2 else None
+    crops = (bars(va) if normalise else None, bars(vb) if normalise else None)
 
-    def decode(v: Video) -> Fingerprint:
-        rate = common if common is not None and abs(v.info.fps - common) > 1e-3 else None
-        return _local(v, hasher, None, None, time.perf_counter(), False, rate)
+    def decode(v: Video, crop) -> Fingerprint:
+        return _local(v, hasher, None, None, time.perf_counter(), False, crop=crop)
 
-    fa, fb = decode(va), decode(vb)
-    return Comparison(fa, fb, matches(fa, fb, params))
+    fa, fb = decode(va, crops[0]), decode(vb, crops[1])
+    still = overlay_mask(fa, fb) if normalise else None
+    sa, sb = (fa, fb) if still is None else (masked(fa, still), masked(fb, still))
+    found = []
+    for ga, src_a, gb, src_b in _grids(sa, sb):
+        for flipped in (False, True) if normalise else (False,):
+            for m in matches(ga, mirror(gb) if flipped else gb, params):
+                found.append(_native(m, src_a, src_b, flipped))
+    rate = min(r for r in (fa.fps, fb.fps, 1e9) if r > 0)
+    return Comparison(fa, fb, _union(found, rate if rate < 1e9 else 30.0), crops)
+
+
+#: A cell of the gray descriptor whose level moves less than this (standard
+#: deviation over a whole video) shows something that stays: a channel logo, a
+#: caption bar, a still background.
+STATIC_LEVELS = 2.0
+
+
+def overlay_mask(a: Fingerprint, b: Fingerprint) -> np.ndarray | None:
+    """Cells (bool[cells]) that stand still through A or through B: a logo or a bar
+    one of them carries over the footage they share, and the background they may
+    share. Such a cell tells no moment from another; left in, a logo of B makes every
+    frame of B differ from A by as much as from A's next moments. None when no cell
+    is still, or when nearly all are (nothing would be left to compare)."""
+    still = np.zeros(np.asarray(a.desc).shape[1], bool)
+    for fp in (a, b):
+        desc = np.asarray(fp.desc)
+        if len(desc) < 2:
+            return None
+        step = max(1, len(desc) // 4096)  # a sample is enough for a standard deviation
+        still |= desc[::step].std(axis=0) < STATIC_LEVELS
+    if not still.any():
+        return None
+    side = round(len(still) ** 0.5)
+    # the same cells in both directions: B is searched mirrored too
+    still = _dilate(still | still.reshape(side, side)[:, ::-1].ravel())
+    return None if still.mean() > 0.75 else still
+
+
+def masked(fp: Fingerprint, still: np.ndarray) -> Fingerprint:
+    """``fp`` compared without the ``still`` cells: their gray levels set to zero, and
+    the hash made again from the other cells (bit = cell brighter than the mean of
+    the cells left, each cell's bit on its pixels), since a bright logo moves the
+    mean of the whole frame and flips the bits far from it too."""
+    size = fp.hash_size
+    desc = np.array(fp.desc)
+    desc[:, still] = 0
+    side = round(len(still) ** 0.5)
+    pool = size // side
+    live = ~still
+    mean = desc[:, live].astype(np.float32).mean(axis=1, keepdims=True)
+    bits = (desc > mean) & live
+    pixels = np.repeat(np.repeat(bits.reshape(-1, side, side), pool, 1), pool, 2)
+    packed = np.zeros((len(desc), fp.hashes.shape[1] * 8), np.uint8)
+    flat = np.packbits(pixels.reshape(len(desc), -1), axis=1)
+    packed[:, : flat.shape[1]] = flat
+    return Fingerprint(
+        hashes=packed.view(">u8").astype(np.uint64),
+        pts=fp.pts,
+        contrast=fp.contrast,
+        desc=desc,
+        hash_size=size,
+        info=dict(fp.info),
+    )
+
+
+def _dilate(cells: np.ndarray) -> np.ndarray:
+    """The cells and their eight neighbours (a logo covers part of its border cells)."""
+    side = round(len(cells) ** 0.5)
+    grid = np.pad(cells.reshape(side, side), 1)
+    out = np.zeros((side, side), bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            out |= grid[dy : dy + side, dx : dx + side]
+    return out.ravel()
+
+
+def _grids(fa: Fingerprint, fb: Fingerprint):
+    """(A, frames of A, B, frames of B) on one frame grid: the lower of the two rates
+    (a copy made at a lower rate dropped frames, and the other video's frames nearest
+    to its times are the very frames it kept), the other video resampled at
+    :data:`PHASES` phases; both as they are where their rates agree."""
+    ra, rb = fa.fps, fb.fps
+    ident_a, ident_b = np.arange(len(fa)), np.arange(len(fb))
+    if ra <= 0 or rb <= 0 or abs(ra - rb) <= 1e-3 * max(ra, rb):
+        yield fa, ident_a, fb, ident_b
+        return
+    common = min(ra, rb)
+    high = max(ra, rb)
+    for k in range(PHASES):
+        phase = k / (PHASES * high)
+        if ra > rb:
+            ga, src_a = resample(fa, common, phase)
+            yield ga, src_a, fb, ident_b
+        else:
+            gb, src_b = resample(fb, common, phase)
+            yield fa, ident_a, gb, src_b
+
+
+def bars(video: Video) -> tuple[int, int, int, int] | None:
+    """The picture inside black bars (letterbox, pillarbox), as ``w, h, x, y``, or
+    None where there are none: ffmpeg's ``cropdetect`` over the keyframes alone (a
+    fast decode), the union of what is not black in any of them, kept when it
+    removes at least :data:`MIN_BAR` of the width or height."""
+    from .ffmpeg import commands, process
+
+    info = video.info
+    if info.width <= 0 or info.height <= 0:
+        return None
+    args = commands.cropdetect_args(video.exe, video.url)
+    try:
+        done = process.run(args, timeout=max(60.0, info.duration_s / 4))
+    except Exception:  # a video that cannot be sampled is compared as it is
+        return None
+    found = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if "crop=" in ln]
+    if not found:
+        return None
+    try:
+        w, h, x, y = (int(v) for v in found[-1].rsplit("crop=", 1)[1].split()[0].split(":"))
+    except ValueError:
+        return None
+    if w <= 0 or h <= 0:
+        return None
+    if w > info.width * (1 - MIN_BAR) and h > info.height * (1 - MIN_BAR):
+        return None
+    return (w, h, x, y)
+
+
+#: Bars narrower than this share of the picture are left alone (compression fringes,
+#: a dark edge of the scene).
+MIN_BAR = 0.04
 
 
 def format_vsc(comparison: Comparison) -> str:

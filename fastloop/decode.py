@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -113,7 +115,7 @@ def decode(
     on_start: Callable[[list[str]], None] | None = None,
     on_stop: Callable[[], None] | None = None,
     fast: bool = False,
-    rate: float | None = None,
+    crop: tuple[int, int, int, int] | None = None,
     threads: int | None = None,
 ) -> Decoded:
     """Decode ``video`` to gray ``size`` x ``size`` frames, calling
@@ -134,20 +136,20 @@ def decode(
 
     ``fast`` decodes only the frames other frames refer to (``FAST_INPUT``);
     progress is then counted in frame intervals of video time, not frames received.
-    ``rate`` resamples the frames to that rate, in one range (a grid that starts
-    once). ``threads``: ffmpeg's decoding threads (default: 1 when there are several
-    ranges, else ffmpeg's choice).
+    ``crop`` (``w, h, x, y``) hashes only that part of the picture (a copy's black
+    bars off, see :func:`fastloop.compare.bars`). ``threads``: ffmpeg's decoding
+    threads (default: 1 when there are several ranges, else ffmpeg's choice).
     """
     if not isinstance(video, Video):
         video = Video(video)
     if workers is None:
         workers = os.cpu_count() or 1
     if ranges is None:
-        ranges = video.plan(workers) if not (full_frame or rate) else [Range()]
+        ranges = video.plan(workers) if not full_frame else [Range()]
     tmp = tempfile.mkdtemp(prefix="fastloop-")
     if threads is None and len(ranges) > 1:
         threads = 1
-    work = _pipes(video, size, ranges, tmp, full_frame, fast, rate, threads)
+    work = _pipes(video, size, ranges, tmp, full_frame, fast, crop, threads)
     stop = threading.Event()
     try:
         for w in work:
@@ -160,10 +162,12 @@ def decode(
                 target=w.pump, args=(counter.sink(r, on_frames), stop), daemon=True
             )
             w.thread.start()
+        unchecked = {r for r, rng in enumerate(ranges) if rng.start_s is not None}
         for w in work:
             assert w.thread is not None
             while w.thread.is_alive():
                 w.thread.join(0.2)
+                _check_seeks(ranges, work, unchecked)
             if w.error is not None:
                 raise w.error
         for w in work:
@@ -185,7 +189,7 @@ def decode(
 
 
 def _pipes(
-    video: Video, size, ranges, tmp, full_frame, fast, rate, threads
+    video: Video, size, ranges, tmp, full_frame, fast, crop, threads
 ) -> list[ffmpeg.FramePipe]:
     """One ffmpeg (not started yet) per range, its timestamps and log in ``tmp``."""
     info = video.info
@@ -215,7 +219,9 @@ def _pipes(
             loglevel=loglevel,
             full_frame=(info.width, info.height) if full_frame else None,
             fast=fast,
-            rate=rate,
+            crop=crop,
+            origin=info.start_s,
+            margin=info.split_margin_s or ffmpeg.commands.SEEK_MARGIN_S,
         )
         log.info("%s", " ".join(args))
         work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))
@@ -257,6 +263,47 @@ class _Counter:
             self.progress(min(self.total, done), self.total)
 
 
+#: What H.264 and MPEG-2 decoders say when they start inside a GOP.
+_GOP_ENTRY = re.compile(
+    r"co located POCs unavailable|reference picture missing|Missing reference picture"
+    r"|mmco: unref short failure|Last message repeated|non-existing PPS|no frame!"
+    r"|Warning MVs not available|ac-tex damaged|invalid mb type in I-frame"
+)
+
+
+def _check_seeks(ranges: list[Range], work: list[ffmpeg.FramePipe], unchecked: set[int]) -> None:
+    """Raise :class:`_SeekMissed` as soon as a range's first frame is known to come
+    after the range's start (a seek in a file without an index that landed late),
+    not once the whole file is decoded: the caller decodes it again in one piece."""
+    for r in list(unchecked):
+        first = _first_time(work[r].stats)
+        if first is None:
+            continue
+        unchecked.discard(r)
+        start = ranges[r].start_s
+        assert start is not None
+        if first >= start:
+            raise _SeekMissed(start, first)
+
+
+def _first_time(stats_path: str) -> float | None:
+    """Seconds of the first complete line of a timestamp file, None before there is
+    one (the same arithmetic as :func:`_assemble`)."""
+    try:
+        with open(stats_path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return None
+    if b"\n" not in head:
+        return None
+    try:
+        pts, tb = head.split(b"\n", 1)[0].split()
+        num, den = tb.split(b"/")
+        return float(np.float64(int(pts)) * float(Fraction(int(num), int(den))))
+    except ValueError:
+        return None
+
+
 def _outcome(video: Video, ranges, work, fast: bool) -> Decoded:
     """What the finished children produced: an error if they failed or decoded
     nothing, else the kept frames' times and the warnings (damage, several streams)."""
@@ -286,6 +333,14 @@ def _outcome(video: Video, ranges, work, fast: bool) -> Decoded:
         )
     dec = _assemble(info, ranges, work, warnings)
     errors = [w.errors() for w in work]
+    if info.split_margin_s is not None and not info.seekable:
+        # a seek into a file without an index lands inside a GOP: the decoder reports
+        # the references it misses until the next keyframe (and shows no frame before
+        # it). Those lines of a range that starts by a seek are not damage.
+        errors = [
+            [ln for ln in err if not (rng.start_s is not None and _GOP_ENTRY.search(ln))]
+            for rng, err in zip(ranges, errors, strict=True)
+        ]
     dec.warnings.extend(damage_warnings(info, dec.pts, errors, FAST_MAX_GAP if fast else 1.5))
     return dec
 

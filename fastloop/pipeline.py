@@ -147,7 +147,7 @@ def check_budget(info, hasher: Hasher | int, memory_bytes: int | None = None) ->
 # --------------------------------------------------------------------------- local
 
 
-def _local(video, hasher, progress, workers, t0, fast, rate=None) -> Fingerprint:
+def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint:
     from .decode import decode
 
     parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -168,7 +168,7 @@ def _local(video, hasher, progress, workers, t0, fast, rate=None) -> Fingerprint
     desc = Descriptors(hasher.size, info.frames_estimate)
     try:
         dec = decode(
-            video, hasher.size, on_frames, workers=workers, progress=progress, fast=fast, rate=rate
+            video, hasher.size, on_frames, workers=workers, progress=progress, fast=fast, crop=crop
         )
     except BaseException:
         desc.close()
@@ -194,8 +194,8 @@ def _local(video, hasher, progress, workers, t0, fast, rate=None) -> Fingerprint
             put += len(h)
             del h, c
     meta = _meta(video, hasher, t0, hash_time[0])
-    if rate is not None:
-        meta["fps"] = float(rate)
+    if crop is not None:
+        meta["crop"] = "{}:{}:{}:{}".format(*crop)
     return Fingerprint(
         hashes=hashes[:put],
         pts=dec.pts,

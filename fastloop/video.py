@@ -162,17 +162,15 @@ class Video:
 
     def plan(self, workers: int) -> list[Range]:
         """Split the file into ``workers`` time ranges, or one range when splitting is
-        unsafe (a short file, one without an index, one that does not start at 0)."""
+        unsafe (a short file, a stream ffmpeg cannot seek in: see
+        ``VideoInfo.split_margin_s``). Bounds are the frames' own times:
+        a file that starts later (MPEG-TS at 1.4 s, a broadcast recording at its time
+        of day) is split from its first timestamp."""
         info = self.info
-        if (
-            workers <= 1
-            or info.duration_s < 2 * MIN_RANGE_S
-            or abs(info.start_s) > 1e-3
-            or not info.seekable
-        ):
+        if workers <= 1 or info.duration_s < 2 * MIN_RANGE_S or info.split_margin_s is None:
             return [Range()]
         k = int(min(workers, info.duration_s // MIN_RANGE_S))
-        bounds = [round(info.duration_s * i / k, 3) for i in range(1, k)]
+        bounds = [round(info.start_s + info.duration_s * i / k, 3) for i in range(1, k)]
         return [Range(s, e) for s, e in zip([None, *bounds], [*bounds, None], strict=True)]
 
     def packets(self, stop: threading.Event | None = None) -> Packets:

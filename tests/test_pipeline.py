@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import subprocess
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -102,3 +103,78 @@ def _local_fp(path):
     if path not in _WHOLE:
         _WHOLE[path] = fastloop.fingerprint(path, workers=1)
     return _WHOLE[path]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_spilled_descriptors_keep_exactly_the_kept_frames(data):
+    """Spilled to files (a day's descriptors), the kept frames come back in order,
+    whatever each range keeps: everything, one slice (copied in the kernel, the first
+    range's file reused), scattered frames or nothing."""
+    from fastloop.fingerprint import Descriptors
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    ranges = data.draw(st.integers(1, 3))
+    desc = Descriptors(24, 10, spill=True)
+    frames, keeps = [], []
+    for r in range(ranges):
+        n = data.draw(st.integers(0, 200))
+        d = rng.integers(0, 256, (n, desc.cells), dtype=np.uint8)
+        kind = data.draw(st.sampled_from(["all", "slice", "scattered", "none"]))
+        keep = np.zeros(n, bool)
+        if kind == "all":
+            keep[:] = True
+        elif kind == "slice":
+            i, j = sorted(data.draw(st.tuples(st.integers(0, n), st.integers(0, n))))
+            keep[i:j] = True
+        elif kind == "scattered":
+            keep = rng.random(n) < 0.5
+        at = 0
+        while at < n:
+            step = int(rng.integers(1, 60))
+            desc.add(r, d[at : at + step])
+            at += step
+        frames.append(d)
+        keeps.append(keep)
+    got = desc.finish(keeps)
+    kept = [d[k] for d, k in zip(frames, keeps, strict=True)]
+    want = np.concatenate([np.empty((0, desc.cells), np.uint8), *kept])
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.fixture(scope="module")
+def broadcast(long_clip, tmp_path_factory):
+    """The long clip as broadcast archives hold it: in MPEG-TS (no index, starts at
+    1.4 s), with a 2 s GOP cut into MPEG-TS (a seek lands inside a GOP), and in MP4
+    starting at the time of day it was recorded (10:00:00)."""
+    from fastloop.ffmpeg import find_ffmpeg
+
+    d = tmp_path_factory.mktemp("broadcast")
+    ff = find_ffmpeg()
+    out = {}
+    for name, args in {
+        "ts": ["-c", "copy", "-f", "mpegts"],
+        "ts-reencoded": ["-c:v", "libx264", "-g", "60", "-bf", "2", "-f", "mpegts"],
+        "mp4-at-10h": ["-c", "copy", "-output_ts_offset", "36000"],
+    }.items():
+        path = str(d / f"{name}.{'ts' if 'ts' in name else 'mp4'}")
+        subprocess.run([ff, "-v", "error", "-y", "-i", long_clip[0], *args, path], check=True)
+        out[name] = path
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ts", "ts-reencoded", "mp4-at-10h"])
+def test_archives_that_start_later_or_have_no_index_split_too(broadcast, name):
+    path = broadcast[name]
+    video = Video(path)
+    plan = video.plan(2)
+    assert len(plan) == 2 and plan[1].start_s > video.info.start_s + 20  # in its own times
+    whole = fastloop.fingerprint(path, workers=1)
+    split = fastloop.fingerprint(path, workers=2)
+    assert split.warnings == whole.warnings == []  # a seek inside a GOP is not damage
+    np.testing.assert_array_equal(split.pts, whole.pts)
+    np.testing.assert_array_equal(split.hashes, whole.hashes)
+    hasher = AverageHash(24)
+    tasks = [pipeline.fingerprint_range(video, r, hasher) for r in plan]
+    np.testing.assert_array_equal(merge(tasks, video, hasher).hashes, whole.hashes)

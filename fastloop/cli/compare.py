@@ -30,13 +30,19 @@ from .app import HASH_SIZE, Run, _params, cli, pass_ctx
     show_default=True,
     help="vsc: the Video Similarity Challenge 2022 CSV (B as the query, A as the reference).",
 )
+@click.option(
+    "--as-is",
+    is_flag=True,
+    help="No bars cut off and no mirrored search: only copies of the same picture.",
+)
 @pass_ctx
-def compare(ctx: Run, a, b, hash_size, min_length, fmt) -> None:
+def compare(ctx: Run, a, b, hash_size, min_length, fmt, as_is) -> None:
     """Find the stretches of A that play in B (a re-upload, a compilation).
 
-    Both are decoded once, B onto A's frame rate when theirs differ, and searched as
-    one video: the same grouping and verification as `fastloop scan`. Trims and
-    re-encodes are found; mirrored, cropped or letterboxed copies are not yet.
+    Both are decoded once, their black bars cut off, and searched as one video:
+    the same grouping and verification as `fastloop scan`. Trims, re-encodes,
+    letterbox and pillarbox bars, mirrored copies, a logo over part of the picture
+    and another frame rate are undone; --as-is compares the pictures unchanged.
 
     \b
     Examples:
@@ -48,7 +54,13 @@ def compare(ctx: Run, a, b, hash_size, min_length, fmt) -> None:
     from ..hashers import AverageHash
 
     ctx.working_on(a, None)
-    result = run_compare(a, b, hasher=AverageHash(hash_size), params=_params(None, min_length))
+    result = run_compare(
+        a,
+        b,
+        hasher=AverageHash(hash_size),
+        params=_params(None, min_length),
+        normalise=not as_is,
+    )
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -61,9 +73,14 @@ def compare(ctx: Run, a, b, hash_size, min_length, fmt) -> None:
         return
     n = len(result.matches)
     click.echo(f"{na} and {nb}: {n} shared stretch{'es' if n != 1 else ''}")
+    for name, crop in zip((na, nb), result.crops, strict=True):
+        if crop is not None:
+            click.echo(
+                f"  {name}: black bars cut off (picture {crop[0]}x{crop[1]} at {crop[2]},{crop[3]})"
+            )
     for m in result.matches:
         click.echo(
             f"  {na} {hms(m.a_start_s)}-{hms(m.a_end_s)} plays in {nb} at "
-            f"{hms(m.b_start_s)}-{hms(m.b_end_s)} ({m.length} frames, "
-            f"mean distance {m.mean_distance:.1f} bits)"
+            f"{hms(m.b_start_s)}-{hms(m.b_end_s)}{' mirrored' if m.mirrored else ''} "
+            f"({m.length} frames, mean distance {m.mean_distance:.1f} bits)"
         )

@@ -9,12 +9,13 @@ parses its output.
 """
 
 from .binary import find_ffmpeg, input_url
-from .commands import decode_args, frame_args, packets_args, probe_args
+from .commands import cropdetect_args, decode_args, frame_args, packets_args, probe_args
 from .logs import last_timestamp, open_failure, read_timestamps, reason
 from .process import FramePipe, run, spawn
 
 __all__ = [
     "FramePipe",
+    "cropdetect_args",
     "decode_args",
     "find_ffmpeg",
     "frame_args",

@@ -11,6 +11,16 @@ from ..util import display_path
 #: Containers whose index makes a seek land exactly on a keyframe; others
 #: (MPEG-TS, raw streams) are decoded by one process from start to end.
 SEEKABLE_FORMATS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi")
+#: Containers without an index that ffmpeg still seeks in, by a bisection on the
+#: packets' times (broadcast recordings): split too, each range's seek started
+#: :data:`UNINDEXED_SPLIT_MARGIN_S` early, so that a keyframe of a long GOP falls
+#: between the seek and the range (a decoder shows no frame before a keyframe; a
+#: seek that still lands late is caught and the file decoded whole).
+TIMESTAMP_SEEK_FORMATS = ("mpegts",)
+#: Seconds decoded before a range's start: the seek lands on the keyframe before it
+#: in an indexed file, and near the asked time in the others.
+SPLIT_MARGIN_S = 2.0
+UNINDEXED_SPLIT_MARGIN_S = 10.0
 _IMAGE_FORMATS = re.compile(r"(_pipe|^image2)$")
 #: Image containers that hold animations: videos when they hold more than one frame.
 _ANIMATIONS = ("gif", "apng")
@@ -42,6 +52,16 @@ class VideoInfo:
     def seekable(self) -> bool:
         """Does the container have an index, so that a seek lands where it is asked?"""
         return is_seekable(self.container)
+
+    @property
+    def split_margin_s(self) -> float | None:
+        """How long before a range's start its decode seeks to, or None where the
+        file cannot be split into ranges (a raw stream, an image sequence)."""
+        if self.seekable:
+            return SPLIT_MARGIN_S
+        if any(c in TIMESTAMP_SEEK_FORMATS for c in self.container.split(",")):
+            return UNINDEXED_SPLIT_MARGIN_S
+        return None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,7 +14,8 @@ import ffmpeg as ffmpeg_python
 
 from .logs import TIMESTAMP_FORMAT
 
-#: Seconds decoded before a range's start, to make sure the seek lands before it.
+#: Seconds decoded before a range's start, to make sure the seek lands before it
+#: (the default of ``margin``; see ``VideoInfo.split_margin_s``).
 SEEK_MARGIN_S = 2.0
 #: Decoder options of ``--fast``: frames no other frame refers to (most B-frames)
 #: are not decoded at all. The missing frames are filled in from their neighbours.
@@ -59,22 +60,28 @@ def decode_args(
     loglevel: str = "level+error",
     full_frame: tuple[int, int] | None = None,
     fast: bool = False,
-    rate: float | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    origin: float = 0.0,
+    margin: float = SEEK_MARGIN_S,
 ) -> list[str]:
     """The command line that decodes ``[start_s, end_s)`` (None: the file's start or
     end) to raw ``size`` x ``size`` gray frames on stdout.
 
     ``-fps_mode passthrough`` keeps ffmpeg from inventing duplicate frames (they
     would look exactly like loops); ``scale=N:N:flags=area,format=gray`` was the
-    fastest chain that does not alias. The seek starts :data:`SEEK_MARGIN_S` early and
+    fastest chain that does not alias. The seek starts ``margin`` seconds early and
     the ``select`` filter drops what is past the end; which early frames belong to the
     range is decided from their timestamps, by the caller. ``full_frame=(w, h)``
     outputs gray frames at that size instead (``buckets --exact``); ``fast`` decodes
     less (:data:`FAST_INPUT`). ``-max_error_rate 1``: ffmpeg 7+ aborts when over 2/3
     of the packets fail to decode, and a damaged file should yield the frames that
     decode. ``-flush_packets 0``: otherwise every 576-byte frame is a write of its own.
-    ``rate`` resamples to that many frames a second (the ``fps`` filter: frames
-    repeated or dropped onto a common grid, for comparing two videos).
+    ``crop`` (``w, h, x, y``) keeps only that part of the picture (a copy's black bars off).
+
+    ``start_s`` and ``end_s`` are the frames' own times (``-copyts``: what the
+    ``select`` filter and the timestamp file see); ``-ss`` and ``-to`` count from the
+    file's first timestamp, ``origin`` (an MPEG-TS file starts at 1.4 s, a broadcast
+    recording at the time of day).
     """
     in_kwargs: dict = {"copyts": None}
     if fast:
@@ -82,14 +89,15 @@ def decode_args(
     if threads is not None:
         in_kwargs["threads"] = threads
     if start_s is not None:
-        in_kwargs["ss"] = f"{max(0.0, start_s - SEEK_MARGIN_S):.6f}"
+        in_kwargs["ss"] = f"{max(0.0, start_s - origin - margin):.6f}"
     if end_s is not None:
-        in_kwargs["to"] = f"{end_s + SEEK_MARGIN_S:.6f}"
+        in_kwargs["to"] = f"{max(0.0, end_s - origin) + margin:.6f}"
     stream = ffmpeg_python.input(_URL_SLOT, **in_kwargs)["v:0"]
     if end_s is not None:
         stream = stream.filter("select", f"lt(t,{end_s!r})")
-    if rate is not None:
-        stream = stream.filter("fps", f"{rate!r}")
+    if crop is not None:
+        w, h, x, y = (int(v) for v in crop)
+        stream = stream.filter("crop", w, h, x, y)
     if full_frame is None:
         stream = stream.filter("scale", size, size, flags="area")
     else:
@@ -99,6 +107,17 @@ def decode_args(
         "pipe:", format="rawvideo", pix_fmt="gray", flush_packets=0, **_timestamps(stats_path)
     )
     return _compile(out, ffmpeg, url, loglevel, "-max_error_rate", "1")
+
+
+def cropdetect_args(ffmpeg: str, url: str) -> list[str]:
+    """The command line that prints where a video's black bars end: ``cropdetect``
+    on the keyframes alone (``-skip_frame nokey``: a fast decode), accumulated over
+    all of them (``reset=0``); its last line ``crop=w:h:x:y`` holds everything that
+    was not black in any keyframe."""
+    stream = ffmpeg_python.input(_URL_SLOT, skip_frame="nokey")["v:0"]
+    stream = stream.filter("cropdetect", limit=24, round=2, reset=0)
+    out = stream.output("-", format="null", fps_mode="passthrough")
+    return _compile(out, ffmpeg, url, "info")
 
 
 def packets_args(ffmpeg: str, url: str) -> list[str]:
