@@ -3,9 +3,12 @@
 A family is one real clip and the copies derived from it: Meta's TMK sample (the
 chair clip: its original, a grey version, one with a large logo), and, from every
 other clip of ``../shared/videos``, a stretch cut at a random time (off keyframes)
-and re-encoded, once at the clip's rate and once at 24 fps. Every pair inside a
-family must be found with its time offset (within a frame, two where the rate
-changed); no pair across families may match. Written to ``bench/validate_compare.json``.
+and re-encoded: at the clip's rate, at 24 fps, mirrored, letterboxed (black bars
+above and below, the picture scaled into 16:9 of a 4:3 frame), and under a channel
+logo (an opaque box over a twentieth of the picture). Every pair inside a family must
+be found with its time offset (within a frame, two where the rate changed) and the
+right direction; no pair across families may match (every copy of every other family
+is tried against each source). Written to ``bench/validate_compare.json``.
 
     python -m bench.validate_compare [--keep DIR]
 """
@@ -35,15 +38,34 @@ def derive(src: str, folder: str, rng: np.random.Generator) -> list[dict]:
     start = round(float(rng.uniform(0.5, info.duration_s - length - 0.5)), 3)
     stem = os.path.splitext(os.path.basename(src))[0]
     out = []
-    for rate in (None, 24):
-        path = os.path.join(folder, f"{stem}-cut{'' if rate is None else '-24fps'}.mp4")
+    for kind, vf in VARIANTS.items():
+        path = os.path.join(folder, f"{stem}-{kind}.mp4")
         args = ["-ss", f"{start}", "-t", f"{length}", "-i", src, "-an"]
-        if rate:
-            args += ["-vf", f"fps={rate}"]
+        if vf:
+            args += ["-vf", vf]
         args += ["-c:v", "libx264", "-crf", "26", "-preset", "veryfast", path]
         subprocess.run([find_ffmpeg(), "-v", "error", "-y", *args], check=True)
-        out.append({"path": path, "at": start, "length": length, "rate": rate})
+        rate = 24 if "fps=" in vf else None
+        out.append(
+            {
+                "path": path,
+                "at": start,
+                "length": length,
+                "rate": rate,
+                "mirrored": kind == "mirror",
+            }
+        )
     return out
+
+
+#: The copies made of each clip: the ffmpeg filters that make them.
+VARIANTS = {
+    "cut": "",
+    "cut-24fps": "fps=24",
+    "mirror": "hflip",
+    "letterbox": "scale=iw:ih*3/4,pad=iw:ih*4/3:0:(oh-ih)/2:black,setsar=1",
+    "logo": "drawbox=x=iw*3/4:y=ih/20:w=iw/5:h=ih/4:color=white:t=fill",
+}
 
 
 def main(argv=None) -> None:
@@ -77,7 +99,11 @@ def main(argv=None) -> None:
             m = max(got.matches, key=lambda m: m.length, default=None)
             step = 1 / got.a.fps if got.a.fps > 0 else 1 / 30
             tol = (2 if c["rate"] else 1) * step + 1e-6
-            ok = m is not None and abs(m.a_start_s - m.b_start_s - c["at"]) <= tol
+            ok = (
+                m is not None
+                and abs(m.a_start_s - m.b_start_s - c["at"]) <= tol
+                and m.mirrored == c.get("mirrored", False)
+            )
             rows.append(
                 {
                     "family": fam,
@@ -88,16 +114,20 @@ def main(argv=None) -> None:
                     "b_start_s": m.b_start_s if m else None,
                     "shared_s": (m.a_end_s - m.a_start_s) if m else 0.0,
                     "copy_s": c["length"],
+                    "crop": [str(x) for x in got.crops],
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
     names = list(families)
-    for i, fa in enumerate(names):
-        for fb in names[i + 1 :]:
-            b = families[fb]["copies"][0]["path"]
-            got = compare(families[fa]["source"], b)
-            cross.append({"a": fa, "b": os.path.basename(b), "matches": len(got.matches)})
-            print(json.dumps(cross[-1]), flush=True)
+    for fa in names:
+        for fb in names:
+            if fa == fb:
+                continue
+            for c in families[fb]["copies"]:
+                got = compare(families[fa]["source"], c["path"])
+                b = os.path.basename(c["path"])
+                cross.append({"a": fa, "b": b, "matches": len(got.matches)})
+                print(json.dumps(cross[-1]), flush=True)
     doc = {
         "within": rows,
         "across": cross,

@@ -113,9 +113,9 @@ def cropdetect_args(ffmpeg: str, url: str) -> list[str]:
     """The command line that prints where a video's black bars end: ``cropdetect``
     on the keyframes alone (``-skip_frame nokey``: a fast decode), accumulated over
     all of them (``reset=0``); its last line ``crop=w:h:x:y`` holds everything that
-    was not black in any keyframe."""
+    was not black in any keyframe (``skip=0``: a short clip may have one)."""
     stream = ffmpeg_python.input(_URL_SLOT, skip_frame="nokey")["v:0"]
-    stream = stream.filter("cropdetect", limit=24, round=2, reset=0)
+    stream = stream.filter("cropdetect", limit=24, round=2, reset=0, skip=0)
     out = stream.output("-", format="null", fps_mode="passthrough")
     return _compile(out, ffmpeg, url, "info")
 
