@@ -158,24 +158,33 @@ class Store:
             return []
         keys = list(z["keys"])
         ok = np.flatnonzero(fp.contrast > FLAT_CONTRAST)
-        votes: dict[tuple[int, int], int] = {}
-        seen: set[tuple[int, int, int]] = set()
+        hits_q, hits_o, hits_f = [], [], []
         for w in range(fp.hashes.shape[1]):
-            col, own, frm = z[f"w{w}"], z[f"o{w}"], z[f"f{w}"]
+            col = z[f"w{w}"]
             q = fp.hashes[ok, w]
             lo = np.searchsorted(col, q, "left")
             hi = np.searchsorted(col, q, "right")
-            for qi, a, b in zip(ok.tolist(), lo.tolist(), hi.tolist(), strict=True):
-                if b == a or b - a > BUCKET_CAP:
-                    continue
-                for o, f in zip(own[a:b].tolist(), frm[a:b].tolist(), strict=True):
-                    if (qi, o, f) in seen:
-                        continue
-                    seen.add((qi, o, f))
-                    off = (f - qi) // 4  # offsets a few frames apart vote together
-                    votes[(o, off)] = votes.get((o, off), 0) + 1
+            size = hi - lo
+            use = (size > 0) & (size <= BUCKET_CAP)  # a crowded bucket (black, a logo): no vote
+            if not use.any():
+                continue
+            lo, size, qi = lo[use], size[use], ok[use]
+            # every (query frame, stored position) of the used buckets, without a loop
+            at = np.repeat(lo - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
+            hits_q.append(np.repeat(qi, size))
+            hits_o.append(np.asarray(z[f"o{w}"])[at])
+            hits_f.append(np.asarray(z[f"f{w}"])[at])
+        if not hits_q:
+            return []
+        qi = np.concatenate(hits_q).astype(np.int64)
+        own = np.concatenate(hits_o).astype(np.int64)
+        frm = np.concatenate(hits_f).astype(np.int64)
+        # a pair of frames found through several words votes once
+        pair = np.unique(np.stack([qi, own, frm], axis=1), axis=0)
+        off = (pair[:, 2] - pair[:, 0]) // 4  # offsets a few frames apart vote together
+        cells, counts = np.unique(np.stack([pair[:, 1], off], axis=1), axis=0, return_counts=True)
         best: dict[int, int] = {}
-        for (o, _off), v in votes.items():
+        for o, v in zip(cells[:, 0].tolist(), counts.tolist(), strict=True):
             best[o] = max(best.get(o, 0), v)
         found = [(str(keys[o]), v) for o, v in best.items() if v >= MIN_VOTES]
         return sorted(found, key=lambda kv: -kv[1])
@@ -188,7 +197,7 @@ class Store:
         out = []
         for key, _votes in self.candidates(fp):
             stored = Fingerprint.load(self.fingerprint_path(key))
-            query = fp if abs(stored.fps - fp.fps) < 1e-3 else resample(fp, stored.fps)
+            query = fp if abs(stored.fps - fp.fps) < 1e-3 else resample(fp, stored.fps)[0]
             found = matches(stored, query, params)
             if found:
                 out.append((self.entries[key], found))
