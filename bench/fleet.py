@@ -9,9 +9,13 @@
    locally, and as one batch on the 2-worker cluster; the per-task overhead is what
    the cluster adds per clip over its share of the local time.
 3. **Store.** Index build and lookup time of :class:`fastloop.store.Store` against
-   its size (random fingerprints, 10^5 and 10^6 frames), for a 1-minute query.
+   its size (random fingerprints, 10^5, 10^6 and 10^7 frames), for a 1-minute query.
+4. **Archive.** The 4-hour slapping video (``bench.slapping --hours 4``): local scan,
+   2-worker LocalCluster, and the same cluster with one worker SIGKILLed halfway
+   through (Dask's nanny restarts it, its ranges run again): wall times, and whether
+   the killed run's fingerprint is the local one.
 
-    python -m bench.fleet [--rounds 3] [--skip-store] [--only-workers]
+    python -m bench.fleet [--rounds 3] [--skip-store] [--only-workers] [--archive]
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def fleet_figures(folder: str, clips: int) -> dict:
     }
 
 
-def store_figures(sizes=(100_000, 1_000_000)) -> list[dict]:
+def store_figures(sizes=(100_000, 1_000_000, 10_000_000)) -> list[dict]:
     from fastloop.fingerprint import Fingerprint
     from fastloop.store import Store
 
@@ -136,24 +140,77 @@ def store_figures(sizes=(100_000, 1_000_000)) -> list[dict]:
     return rows
 
 
+def archive_figures(path: str) -> dict:
+    """One long recording: local, on 2 workers, on 2 workers with one killed."""
+    import signal
+    import threading
+
+    import distributed
+
+    import fastloop
+    from fastloop.fleet import _warm_worker, scan_many
+
+    out: dict = {"video": os.path.basename(path)}
+    t = time.perf_counter()
+    local = fastloop.scan(path)
+    out["local_s"] = time.perf_counter() - t
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    try:
+        with distributed.Client(cluster) as client:
+            client.run(_warm_worker, 24)
+            ex = client.get_executor()
+            out["cluster2_s"] = _timed(lambda: list(scan_many([path], ex)))
+            got: list = []
+            t = time.perf_counter()
+            runner = threading.Thread(target=lambda: got.extend(scan_many([path], ex)))
+            runner.start()
+            time.sleep(out["cluster2_s"] / 2)
+            victim = next(iter(client.run(os.getpid).values()))
+            os.kill(victim, signal.SIGKILL)
+            runner.join()
+            out["cluster2_one_killed_s"] = time.perf_counter() - t
+    finally:
+        cluster.close()
+    (res,) = got
+    same = getattr(res, "fingerprint", None) is not None and np.array_equal(
+        res.fingerprint.hashes, local.fingerprint.hashes
+    )
+    out["killed_run_equals_local"] = bool(same)
+    out["frames"] = len(local.fingerprint)
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clips", type=int, default=100)
     ap.add_argument("--skip-store", action="store_true")
     ap.add_argument("--only-workers", action="store_true")
+    ap.add_argument("--archive", action="store_true", help="only the archive figures")
     ap.add_argument("--workdir")
     ap.add_argument("--out", default=HERE)
     args = ap.parse_args(argv)
     folder = workdir(args.workdir)
     hour = sorted(glob.glob(os.path.join(folder, "slapping-1h-*.mp4")))
     res: dict = {"machine": machine()}
+    out = os.path.join(args.out, "fleet.json")
+    if args.archive:
+        four = sorted(glob.glob(os.path.join(folder, "slapping-4h-*.mp4")))
+        if not four:
+            raise SystemExit("no 4-hour slapping video: python -m bench.slapping --hours 4")
+        with open(out) as fh:
+            res = {**json.load(fh), "archive": archive_figures(four[0])}
+        print(json.dumps(res["archive"]), flush=True)
+        with open(out, "w") as fh:
+            json.dump(res, fh, indent=1)
+        return
     if hour:
         res["workers"] = workers_figures(hour[0], args.rounds)
         print(json.dumps(res["workers"]), flush=True)
     else:
         print("no 1-hour slapping video: python -m bench.slapping --hours 1 makes it")
-    out = os.path.join(args.out, "fleet.json")
     if args.only_workers and os.path.exists(out):
         with open(out) as fh:
             res = {**json.load(fh), **res}

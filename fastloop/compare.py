@@ -313,6 +313,15 @@ def compare(
         return _local(v, hasher, None, None, time.perf_counter(), False, crop=crop)
 
     fa, fb = decode(va, crops[0]), decode(vb, crops[1])
+    return Comparison(fa, fb, shared(fa, fb, params, normalise), crops)
+
+
+def shared(
+    fa: Fingerprint, fb: Fingerprint, params: LoopParams | None = None, normalise: bool = True
+) -> list[Match]:
+    """The footage two fingerprints share, whatever their frame rates, B also
+    mirrored, the cells still in either left out (see the module docstring): what
+    :func:`compare` and a store's lookup report."""
     still = overlay_mask(fa, fb) if normalise else None
     sa, sb = (fa, fb) if still is None else (masked(fa, still), masked(fb, still))
     found = []
@@ -321,7 +330,7 @@ def compare(
             for m in matches(ga, mirror(gb) if flipped else gb, params):
                 found.append(_native(m, src_a, src_b, flipped))
     rate = min(r for r in (fa.fps, fb.fps, 1e9) if r > 0)
-    return Comparison(fa, fb, _union(found, rate if rate < 1e9 else 30.0), crops)
+    return _union(found, rate if rate < 1e9 else 30.0)
 
 
 #: A cell of the gray descriptor whose level moves less than this (standard

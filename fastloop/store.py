@@ -192,13 +192,12 @@ class Store:
     def lookup(self, fp: Fingerprint, params=None) -> list[tuple[Entry, list]]:
         """The stored videos that share footage with ``fp``, each with its verified
         :class:`~fastloop.compare.Match` list (stored video as A, ``fp`` as B)."""
-        from .compare import matches, resample
+        from .compare import shared
 
         out = []
         for key, _votes in self.candidates(fp):
             stored = Fingerprint.load(self.fingerprint_path(key))
-            query = fp if abs(stored.fps - fp.fps) < 1e-3 else resample(fp, stored.fps)[0]
-            found = matches(stored, query, params)
+            found = shared(stored, fp, params)
             if found:
                 out.append((self.entries[key], found))
         return out
