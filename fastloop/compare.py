@@ -258,16 +258,22 @@ def _union(found: list[Match], fps: float) -> list[Match]:
     return sorted(out, key=lambda m: (m.a_start, m.b_start))
 
 
-def _native(m: Match, src_a: np.ndarray, src_b: np.ndarray, mirrored: bool) -> Match:
-    """A match on resampled grids, with each video's own frame numbers."""
+def _native(
+    m: Match, fa: Fingerprint, fb: Fingerprint, src_a: np.ndarray, src_b: np.ndarray, mirrored: bool
+) -> Match:
+    """A match on resampled grids, in each video's own frames and their times."""
+    from .loops import end_time
+
+    a0, a1 = int(src_a[m.a_start]), int(src_a[m.a_start + m.length - 1]) + 1
+    b0, b1 = int(src_b[m.b_start]), int(src_b[m.b_start + m.length - 1]) + 1
     return Match(
-        int(src_a[m.a_start]),
-        int(src_b[m.b_start]),
+        a0,
+        b0,
         m.length,
-        m.a_start_s,
-        m.a_end_s,
-        m.b_start_s,
-        m.b_end_s,
+        float(fa.pts[a0]),
+        end_time(fa, a1),
+        float(fb.pts[b0]),
+        end_time(fb, b1),
         m.mean_distance,
         mirrored,
     )
@@ -328,7 +334,7 @@ def shared(
     for ga, src_a, gb, src_b in _grids(sa, sb):
         for flipped in (False, True) if normalise else (False,):
             for m in matches(ga, mirror(gb) if flipped else gb, params):
-                found.append(_native(m, src_a, src_b, flipped))
+                found.append(_native(m, fa, fb, src_a, src_b, flipped))
     rate = min(r for r in (fa.fps, fb.fps, 1e9) if r > 0)
     return _union(found, rate if rate < 1e9 else 30.0)
 
