@@ -5,6 +5,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastloop import ffmpeg
 from fastloop.errors import DecodeError
@@ -126,3 +128,34 @@ def test_open_failure_says_why_in_one_line():
         "the MP4/MOV index (moov atom) is missing: truncated or unfinished; Invalid data"
     )
     assert ffmpeg.open_failure("") == "unknown error"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-(2**40), 2**40), max_size=40),
+    st.sampled_from([b"1/600", b"1/90000", b"1001/30000"]),
+    st.sampled_from(["", "partial", "number", "other-tb", "blank", "junk"]),
+)
+def test_timestamp_fast_path_agrees_with_the_token_parser(pts, tb, tail):
+    """The numpy reader and the token-by-token parser read any file the same way
+    (or the fast one stands aside): partial last lines, another time base, junk."""
+    from fastloop.ffmpeg.logs import _parse_lines, _parse_regular
+
+    data = b"".join(b"%d %s\n" % (p, tb) for p in pts)
+    data += {
+        "": b"",
+        "partial": b"123",
+        "number": b"77 " + tb,
+        "other-tb": b"5 1/1000\n",
+        "blank": b"\n",
+        "junk": b"x y\n",
+    }[tail]
+    try:
+        want = _parse_lines(data)
+    except (DecodeError, ValueError) as exc:
+        want = type(exc)
+    fast = _parse_regular(data)
+    if fast is not None:
+        assert not isinstance(want, type), (want, fast)
+        np.testing.assert_array_equal(fast[0], want[0])
+        assert fast[1] == want[1]
