@@ -127,3 +127,33 @@ def test_a_worker_killed_mid_range_costs_that_range_only(long_clip, tmp_path, mo
     assert not isinstance(got, Failure), got
     np.testing.assert_array_equal(got.fingerprint.hashes, local.hashes)
     np.testing.assert_array_equal(got.fingerprint.pts, local.pts)
+
+
+def test_range_tasks_on_an_in_process_cluster(long_clip):
+    """distributed's own test cluster (scheduler and two workers in this process, on
+    one event loop): the range tasks, gathered and merged, are the local fingerprint."""
+    from distributed.utils_test import gen_cluster
+
+    from fastloop.hashers import AverageHash
+
+    path, _ = long_clip
+    local = fastloop.fingerprint(path)
+    video = Video(path)
+    ranges = pipeline.task_ranges(video, 15.0)
+    hasher = AverageHash(24)
+    got: list = []
+
+    @gen_cluster(client=True, timeout=120)
+    async def run(c, s, a, b):
+        futures = [
+            c.submit(pipeline.fingerprint_range, video, r, hasher, pure=False) for r in ranges
+        ]
+        got.extend(await c.gather(futures))
+        assert {ws.address for ws in s.workers.values()} == {a.address, b.address}
+
+    run()
+    assert len(ranges) >= 2
+    merged = pipeline.merge(got, video, hasher)
+    np.testing.assert_array_equal(merged.hashes, local.hashes)
+    np.testing.assert_array_equal(merged.pts, local.pts)
+    np.testing.assert_array_equal(np.asarray(merged.desc), np.asarray(local.desc))
