@@ -111,17 +111,26 @@ def _meta(video: Video, hasher: Hasher, t0: float, hash_s: float) -> dict:
     return meta
 
 
-def _warm(hasher: Hasher) -> None:
-    """Load numba and the hash kernel's cached code in a thread, while ffmpeg starts:
-    otherwise the first batch waits for it and ffmpeg stalls on a full pipe."""
+def _warm(hasher: Hasher) -> threading.Event:
+    """Load numba and the hash kernel's cached code in a thread, while ffmpeg starts;
+    the event is set when it is done (or failed: the first hash then says why)."""
+    ready = threading.Event()
 
     def warm() -> None:
         try:
             hasher.warm()
         except Exception:
             pass
+        finally:
+            ready.set()
 
     threading.Thread(target=warm, daemon=True).start()
+    return ready
+
+
+#: Raw frames held while numba loads (about half a second; longer the first time,
+#: when it compiles), rather than left in ffmpeg's pipe: a full pipe stops ffmpeg.
+BACKLOG_BYTES = 64 << 20
 
 
 def check_budget(info, hasher: Hasher | int, memory_bytes: int | None = None) -> None:
@@ -154,7 +163,7 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
     hash_time = [0.0]
     lock = threading.Lock()
 
-    def on_frames(r: int, frames: np.ndarray) -> None:
+    def hash_batch(r: int, frames: np.ndarray) -> None:
         t = time.perf_counter()
         h, c, d = hasher.hash(frames)
         parts.setdefault(r, []).append((h, c))
@@ -162,14 +171,34 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
         with lock:
             hash_time[0] += time.perf_counter() - t
 
+    # batches that came before the kernel was loaded, per range, in order (one
+    # thread per range: a range's next batch hashes its backlog first)
+    backlog: dict[int, list[np.ndarray]] = {}
+    held = [0]
+
+    def on_frames(r: int, frames: np.ndarray) -> None:
+        if not ready.is_set() and held[0] + frames.nbytes <= BACKLOG_BYTES:
+            backlog.setdefault(r, []).append(frames)
+            with lock:
+                held[0] += frames.nbytes
+            return
+        ready.wait()
+        for waiting in backlog.pop(r, []):
+            hash_batch(r, waiting)
+        hash_batch(r, frames)
+
     info = video.info
     check_budget(info, hasher)
-    _warm(hasher)
+    ready = _warm(hasher)
     desc = Descriptors(hasher.size, info.frames_estimate)
     try:
         dec = decode(
             video, hasher.size, on_frames, workers=workers, progress=progress, fast=fast, crop=crop
         )
+        ready.wait()
+        for r in sorted(backlog):
+            for waiting in backlog.pop(r):
+                hash_batch(r, waiting)
     except BaseException:
         desc.close()
         raise

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -24,10 +25,13 @@ from .logs import log_lines, read_tail
 #: ``buckets --exact``).
 BATCH_FRAMES = 4096
 BATCH_BYTES = 16 << 20
-#: A batch is handed on once this many whole frames are in (or the buffer is full):
-#: ffmpeg writes 32 KB at a time, and a batch of ~57 frames costs more in Python's
-#: per-call overhead than in hashing (a day: 45,000 batches a range).
+#: A batch is handed on once this many whole frames are in, the buffer is full, or
+#: :data:`BATCH_SECONDS` have passed since the last one: ffmpeg writes 32 KB at a
+#: time, and a batch of ~57 frames costs more in Python's per-call overhead than in
+#: hashing (a day: 45,000 batches a range), while a slow decode (4K, a network
+#: file) must still move the progress bar and the checkpoints along.
 MIN_BATCH = 1024
+BATCH_SECONDS = 0.25
 
 
 @functools.cache
@@ -102,6 +106,7 @@ class FramePipe:
         buf = bytearray(self.frame_bytes * per_batch)
         view = memoryview(buf)
         have = 0
+        last = time.monotonic()
         try:
             while not stop.is_set():
                 got = self.proc.stdout.readinto(view[have:])
@@ -109,7 +114,12 @@ class FramePipe:
                     break
                 have += got
                 whole = have // self.frame_bytes
-                if whole and (have == len(buf) or whole >= min(MIN_BATCH, per_batch)):
+                if whole and (
+                    have == len(buf)
+                    or whole >= min(MIN_BATCH, per_batch)
+                    or time.monotonic() - last >= BATCH_SECONDS
+                ):
+                    last = time.monotonic()
                     n = whole * self.frame_bytes
                     frames = np.frombuffer(buf, np.uint8, n).copy()
                     on_frames(frames.reshape(whole, self.frame_bytes))
