@@ -53,9 +53,12 @@ def scan_many(
     hasher: Hasher | None = None,
     params: LoopParams | None = None,
     fast: bool = False,
+    cache: str | os.PathLike | None = None,
 ) -> Iterator[object]:
     """Scan every video, its ranges on ``executor``; yield a ScanResult or a
-    :class:`Failure` per video, in the order they finish.
+    :class:`Failure` per video, in the order they finish. ``cache``: a folder every
+    worker sees, where each range's part is kept; a batch run again (the client was
+    lost) decodes only the ranges it had not done.
 
     Examples
     --------
@@ -70,7 +73,7 @@ def scan_many(
     hasher = hasher or AverageHash(24)
     params = params or LoopParams()
     videos = [Video(p) for p in paths]
-    for video, fp in fingerprint_many(videos, hasher, executor, fast):
+    for video, fp in fingerprint_many(videos, hasher, executor, fast, cache=cache):
         if isinstance(fp, Exception):
             yield Failure(video.path, _one_line(fp))
             continue

@@ -94,7 +94,7 @@ def _decode_and_hash(video, hasher, progress, workers, cache, executor, t0, fast
     from .decode import _SeekMissed
 
     if executor is not None:
-        return _by_tasks(video, hasher, progress, executor, t0, fast)
+        return _by_tasks(video, hasher, progress, executor, t0, fast, cache)
     if cache is not None:
         return _checkpointed(video, hasher, progress, workers, cache, t0, fast)
     try:
@@ -225,7 +225,7 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
     meta = _meta(video, hasher, t0, hash_time[0])
     if crop is not None:
         meta["crop"] = "{}:{}:{}:{}".format(*crop)
-    return Fingerprint(
+    fp = Fingerprint(
         hashes=hashes[:put],
         pts=dec.pts,
         contrast=contrast[:put],
@@ -234,6 +234,20 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
         info=meta,
         warnings=dec.warnings,
     )
+    _trim_heap()
+    return fp
+
+
+def _trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc): the decode's
+    thousands of batches, freed, leave their reader threads' heaps holding some
+    200 MB for a day that the search would otherwise count on top of its own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 # --------------------------------------------------------------------------- checkpointed
@@ -317,14 +331,29 @@ class Part:
     hash_s: float = 0.0
 
 
-def fingerprint_range(video: Video, rng: Range, hasher: Hasher, fast: bool = False) -> Part:
+def fingerprint_range(
+    video: Video,
+    rng: Range,
+    hasher: Hasher,
+    fast: bool = False,
+    cache: str | os.PathLike | None = None,
+) -> Part:
     """Decode and hash the frames of ``video`` whose time is in ``rng`` (one ffmpeg).
 
     Pure and picklable: it needs nothing but its arguments, so an executor may run
     it in another process or on another machine (the file must be at the same path
-    there). Raises what :func:`~fastloop.decode.decode` raises.
+    there). Raises what :func:`~fastloop.decode.decode` raises. With ``cache`` (a
+    folder every worker sees), a part done before is read back instead, and a part
+    done now is kept there: a batch stopped by a lost client starts again from the
+    ranges it had, and a range done twice writes one file (see :class:`PartCache`).
     """
     from .decode import decode
+
+    parts = PartCache(cache, video, hasher, fast) if cache is not None else None
+    if parts is not None:
+        done = parts.load(rng)
+        if done is not None:
+            return done
 
     batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     spent = [0.0]
@@ -345,7 +374,7 @@ def fingerprint_range(video: Video, rng: Range, hasher: Hasher, fast: bool = Fal
             (2, (hasher.cells,), np.uint8),
         )
     )
-    return Part(
+    part = Part(
         rng=rng,
         pts=dec.pts + video.info.start_s,
         hashes=h[keep],
@@ -354,6 +383,56 @@ def fingerprint_range(video: Video, rng: Range, hasher: Hasher, fast: bool = Fal
         warnings=dec.warnings,
         hash_s=spent[0],
     )
+    if parts is not None:
+        parts.save(part)
+    return part
+
+
+class PartCache:
+    """Range tasks' parts kept in the checkpoint folder of their video (the one
+    ``--cache`` uses, keyed by the file's content, so every worker finds it under
+    its own path): ``part-{start}-{end}.npz``, named by the range (times in
+    microseconds), written atomically. A retried task writes the same file again."""
+
+    def __init__(self, cache: str | os.PathLike, video: Video, hasher: Hasher, fast: bool):
+        from .checkpoint import file_key
+
+        variant = "-".join(v for v in ("fast" if fast else "", _hasher_variant(hasher)) if v)
+        self.dir = os.path.join(os.fspath(cache), file_key(video.path, hasher.size, variant))
+
+    def path(self, rng: Range) -> str:
+        def us(t: float | None, open_end: str) -> str:
+            return open_end if t is None else str(round(t * 1e6))
+
+        return os.path.join(self.dir, f"part-{us(rng.start_s, 'start')}-{us(rng.end_s, 'end')}.npz")
+
+    def load(self, rng: Range) -> Part | None:
+        try:
+            with np.load(self.path(rng), allow_pickle=False) as z:
+                return Part(
+                    rng=rng,
+                    pts=z["pts"],
+                    hashes=z["hashes"],
+                    contrast=z["contrast"],
+                    desc=z["desc"],
+                    warnings=[str(w) for w in z["warnings"]],
+                )
+        except (OSError, KeyError, ValueError):  # absent, or cut short by a crash
+            return None
+
+    def save(self, part: Part) -> None:
+        from .util import atomic_write
+
+        os.makedirs(self.dir, exist_ok=True)
+        with atomic_write(self.path(part.rng), durable=True) as fh:
+            np.savez(
+                fh,
+                pts=part.pts,
+                hashes=part.hashes,
+                contrast=part.contrast,
+                desc=np.asarray(part.desc),
+                warnings=np.array(part.warnings, dtype=str),
+            )
 
 
 def merge(parts: list[Part], video: Video, hasher: Hasher, t0: float | None = None) -> Fingerprint:
@@ -414,11 +493,14 @@ def fingerprint_many(
     executor: Executor,
     fast: bool = False,
     progress: ProgressFn | None = None,
+    cache: str | os.PathLike | None = None,
 ) -> Iterator[tuple[Video, Fingerprint | Exception]]:
     """Every range of every video submitted to ``executor`` at once; yields each
     video with its merged fingerprint (or the exception that stopped it) as soon as
     its last range is in. A file whose seek misses its range is done again whole.
-    ``progress(frames done, frames expected)`` counts over all the videos."""
+    ``progress(frames done, frames expected)`` counts over all the videos.
+    ``cache``: a folder the workers share, where finished parts are kept and found
+    again (see :func:`fingerprint_range`)."""
     from concurrent.futures import as_completed
 
     from .decode import _SeekMissed
@@ -431,7 +513,8 @@ def fingerprint_many(
     def submit(v: int, ranges: list[Range]) -> None:
         plans[v] = (ranges, [None] * len(ranges))
         for i, rng in enumerate(ranges):
-            pending[executor.submit(fingerprint_range, videos[v], rng, hasher, fast)] = (v, i)
+            task = executor.submit(fingerprint_range, videos[v], rng, hasher, fast, cache)
+            pending[task] = (v, i)
 
     for v, video in enumerate(videos):
         plans.append(([], []))
@@ -478,9 +561,9 @@ def _cancel(pending: dict, v: int) -> None:
             del pending[fut]
 
 
-def _by_tasks(video, hasher, progress, executor, t0, fast) -> Fingerprint:
+def _by_tasks(video, hasher, progress, executor, t0, fast, cache=None) -> Fingerprint:
     check_budget(video.info, hasher)
-    ((_, fp),) = fingerprint_many([video], hasher, executor, fast, progress)
+    ((_, fp),) = fingerprint_many([video], hasher, executor, fast, progress, cache)
     if isinstance(fp, Exception):
         raise fp
     return fp

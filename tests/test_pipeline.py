@@ -178,3 +178,25 @@ def test_archives_that_start_later_or_have_no_index_split_too(broadcast, name):
     hasher = AverageHash(24)
     tasks = [pipeline.fingerprint_range(video, r, hasher) for r in plan]
     np.testing.assert_array_equal(merge(tasks, video, hasher).hashes, whole.hashes)
+
+
+def test_range_tasks_keep_their_parts_and_a_second_run_decodes_nothing(
+    long_clip, tmp_path, monkeypatch
+):
+    """With a cache folder, every range's part is kept (one file per range, named by
+    it); a batch run again, as after a lost client, reads them back: no decode at
+    all, the same fingerprint."""
+    path, _ = long_clip
+    monkeypatch.setattr(pipeline, "TASK_RANGE_S", 15.0)
+    local = fastloop.fingerprint(path)
+    with ThreadPoolExecutor(2) as pool:
+        first = fastloop.fingerprint(path, executor=pool, cache=tmp_path)
+    kept = sorted(p.name for p in tmp_path.glob("*/part-*.npz"))
+    assert len(kept) == len(pipeline.task_ranges(Video(path))) >= 2, kept
+    with monkeypatch.context() as mp, ThreadPoolExecutor(2) as pool:
+        mp.setattr("fastloop.decode.decode", lambda *a, **k: pytest.fail("decoded again"))
+        again = fastloop.fingerprint(path, executor=pool, cache=tmp_path)
+    for fp in (first, again):
+        np.testing.assert_array_equal(fp.hashes, local.hashes)
+        np.testing.assert_array_equal(fp.pts, local.pts)
+        np.testing.assert_array_equal(np.asarray(fp.desc), np.asarray(local.desc))

@@ -93,7 +93,8 @@ from .app import HASH_SIZE, Run, _params, cache_option, cli, pass_ctx
     help="Decode on a Dask cluster: ranges of about 10 minutes of every VIDEO run as "
     "tasks on its workers, and each video is reported as soon as it is done. "
     "ADDRESS is a scheduler (tcp://host:8786), or local[:N] for N worker processes "
-    "here. Needs pip install 'fastloop[dask]'.",
+    "here. With --cache, a folder the workers share, each range done is kept there "
+    "and a batch run again does only the others. Needs pip install 'fastloop[dask]'.",
 )
 @click.option(
     "--against",
@@ -159,7 +160,9 @@ def scan(
     opts = dict(hash_size=hash_size, workers=workers, cache=cache, fast=fast)
     failed = _scan_here(ctx, here, one, params, opts, against, stream, results)
     if dask_address and videos:
-        failed += _scan_on_dask(ctx, videos, dask_address, hash_size, params, fast, stream, results)
+        failed += _scan_on_dask(
+            ctx, videos, dask_address, hash_size, params, fast, stream, results, cache
+        )
     if stream:
         stream.close()
         if failed:
@@ -232,7 +235,9 @@ class _Stream:
             self.fh.close()
 
 
-def _scan_on_dask(ctx: Run, videos, address, hash_size, params, fast, stream, results) -> int:
+def _scan_on_dask(
+    ctx: Run, videos, address, hash_size, params, fast, stream, results, cache=None
+) -> int:
     """Scan ``videos`` on a Dask cluster (see :mod:`fastloop.fleet`); returns how many
     failed (said on stderr, or as records with jsonl)."""
     from ..fleet import Failure, dask_executor, scan_many
@@ -243,7 +248,9 @@ def _scan_on_dask(ctx: Run, videos, address, hash_size, params, fast, stream, re
     try:
         with dask_executor(address, hash_size) as executor:
             hasher = AverageHash(hash_size)
-            found = scan_many(videos, executor, hasher=hasher, params=params, fast=fast)
+            found = scan_many(
+                videos, executor, hasher=hasher, params=params, fast=fast, cache=cache
+            )
             for done, r in enumerate(found, 1):
                 bar(done, len(videos))
                 if isinstance(r, Failure):
