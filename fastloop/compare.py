@@ -88,6 +88,33 @@ class Comparison:
             "crop_a": _crop_text(self.crops[0]),
             "crop_b": _crop_text(self.crops[1]),
             "matches": [m.to_dict() for m in self.matches],
+            "loops": [self._loop(m, name(self.a), name(self.b)) for m in self.matches],
+        }
+
+    def _loop(self, m: Match, a: str, b: str) -> dict:
+        """A match in a scan's loop model: one stretch of footage and its two
+        occurrences, each tagged with its video, in that video's own frames (where
+        the two rates differ, the footage's ``length_frames`` counts the lower one)."""
+
+        def occ(video: str, fp: Fingerprint, start: int, start_s: float, end_s: float) -> dict:
+            return {
+                "video": video,
+                "start_frame": start,
+                "start_s": round(start_s, 6),
+                "end_s": round(end_s, 6),
+                "length_frames": int(np.searchsorted(fp.pts, end_s - 1e-6) - start),
+                "offset_frames": 0,
+                "mirrored": m.mirrored and fp is self.b,
+            }
+
+        return {
+            "length_frames": m.length,
+            "length_s": round(m.a_end_s - m.a_start_s, 6),
+            "mean_distance": round(m.mean_distance, 3),
+            "occurrences": [
+                occ(a, self.a, m.a_start, m.a_start_s, m.a_end_s),
+                occ(b, self.b, m.b_start, m.b_start_s, m.b_end_s),
+            ],
         }
 
 

@@ -74,6 +74,11 @@ def test_a_trimmed_reencoded_copy_is_found_with_both_times(clips, name):
     tol = (1 if name == "b30" else 2) * step + 1e-6
     assert abs(m.a_start_s - CUT_S) <= tol and abs(m.a_end_s - (CUT_S + LEN_S)) <= tol, m
     assert abs(m.b_start_s - lead) <= tol and abs(m.b_end_s - (lead + LEN_S)) <= tol, m
+    (loop,) = got.to_dict()["loops"]
+    a_occ, b_occ = loop["occurrences"]
+    assert (a_occ["video"], b_occ["video"]) == ("a.mp4", f"{name}.mp4")
+    assert (a_occ["start_frame"], b_occ["start_frame"]) == (m.a_start, m.b_start)
+    assert b_occ["mirrored"] == (name == "mirror") and not a_occ["mirrored"]
     rows = format_vsc(got).splitlines()
     assert rows[0] == "query_id,ref_id,query_start,query_end,ref_start,ref_end,score"
     q, r, qs, qe, rs, r_end, score = rows[1].split(",")
