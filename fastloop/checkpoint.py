@@ -33,35 +33,23 @@ import numpy as np
 
 from .ffmpeg import read_timestamps
 from .fingerprint import FORMAT_VERSION, Descriptors, Fingerprint
-from .util import atomic_write
+from .util import atomic_write, content_key
 from .video import Range
 
 #: Frames per chunk (5 min at 30 fps), or fewer when this many seconds have passed.
 CHUNK_FRAMES = 9000
 CHUNK_SECONDS = 30.0
-_MB = 1 << 20
 
 
 def file_key(path: str, hash_size: int, variant: str = "") -> str:
-    """Identity of a video file's content and the hash settings, as a folder name."""
-    size = os.stat(path).st_size
-    h = hashlib.blake2b(digest_size=12)
-    ident = [size, hash_size, FORMAT_VERSION]
+    """Identity of a video file's content (:func:`~fastloop.util.content_key`) and
+    the hash settings, as a folder name."""
+    ident = [content_key(path), hash_size, FORMAT_VERSION]
     if variant:  # e.g. "fast": other frames, other hashes
         ident.append(variant)
-    h.update(json.dumps(ident).encode())
-    with open(path, "rb") as fh:
-        h.update(fh.read(_MB))
-        for k in range(1, _SAMPLES + 1):
-            fh.seek(size * k // (_SAMPLES + 1))
-            h.update(fh.read(_SAMPLE))
-        fh.seek(max(0, size - _MB))
-        h.update(fh.read(_MB))
-    return f"v-{h.hexdigest()}"
+    return "v-" + hashlib.blake2b(json.dumps(ident).encode(), digest_size=12).hexdigest()
 
 
-#: Samples of the file's middle in its key (besides its first and last megabyte).
-_SAMPLES, _SAMPLE = 16, 64 << 10
 #: Chunk names hold their first frame's time in microseconds plus this (times before
 #: the file's start exist: B-frames of an edit list), at a fixed width: names sort in time.
 _T_OFFSET_US = 1 << 40
@@ -139,12 +127,12 @@ class Checkpoint:
                 new = pts > last
                 if not new.any():
                     continue
-                whole = bool(new.all())
-                hs.append(z["hashes"] if whole else z["hashes"][new])
-                cs.append(z["contrast"] if whole else z["contrast"][new])
-                ps.append(pts if whole else pts[new])
+                pick = slice(None) if new.all() else new
+                hs.append(z["hashes"][pick])
+                cs.append(z["contrast"][pick])
+                ps.append(pts[pick])
                 if desc:
-                    ds.append(z["desc"] if whole else z["desc"][new])
+                    ds.append(z["desc"][pick])
                 last = float(ps[-1][-1])
         words = (self.hash_size * self.hash_size + 63) // 64
         if not hs:

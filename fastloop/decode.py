@@ -22,7 +22,6 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -276,7 +275,7 @@ def _check_seeks(ranges: list[Range], work: list[ffmpeg.FramePipe], unchecked: s
     after the range's start (a seek in a file without an index that landed late),
     not once the whole file is decoded: the caller decodes it again in one piece."""
     for r in list(unchecked):
-        first = _first_time(work[r].stats)
+        first = ffmpeg.first_timestamp(work[r].stats)
         if first is None:
             continue
         unchecked.discard(r)
@@ -284,24 +283,6 @@ def _check_seeks(ranges: list[Range], work: list[ffmpeg.FramePipe], unchecked: s
         assert start is not None
         if first >= start:
             raise _SeekMissed(start, first)
-
-
-def _first_time(stats_path: str) -> float | None:
-    """Seconds of the first complete line of a timestamp file, None before there is
-    one (the same arithmetic as :func:`_assemble`)."""
-    try:
-        with open(stats_path, "rb") as fh:
-            head = fh.read(256)
-    except OSError:
-        return None
-    if b"\n" not in head:
-        return None
-    try:
-        pts, tb = head.split(b"\n", 1)[0].split()
-        num, den = tb.split(b"/")
-        return float(np.float64(int(pts)) * float(Fraction(int(num), int(den))))
-    except ValueError:
-        return None
 
 
 def _outcome(video: Video, ranges, work, fast: bool) -> Decoded:

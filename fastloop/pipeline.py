@@ -260,8 +260,7 @@ def _checkpointed(video, hasher, progress, workers, cache, t0, fast) -> Fingerpr
     from .checkpoint import Checkpoint
     from .decode import _SeekMissed, decode
 
-    variant = "-".join(v for v in ("fast" if fast else "", _hasher_variant(hasher)) if v)
-    ck = Checkpoint(cache, video.path, hasher.size, variant)
+    ck = Checkpoint(cache, video.path, hasher.size, _cache_variant(hasher, fast))
     done = ck.finished()
     if done is not None:
         log.info("cache: %s is complete, no decode needed", display_path(ck.final_path))
@@ -313,8 +312,12 @@ def _checkpointed(video, hasher, progress, workers, cache, t0, fast) -> Fingerpr
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _hasher_variant(hasher: Hasher) -> str:
-    return "" if hasher.name == "ahash" else hasher.name
+def _cache_variant(hasher: Hasher, fast: bool) -> str:
+    """What besides the file and the hash size names its cache folder: ``--fast``
+    (other frames) and a hash other than the average hash."""
+    return "-".join(
+        v for v in ("fast" if fast else "", "" if hasher.name == "ahash" else hasher.name) if v
+    )
 
 
 # --------------------------------------------------------------------------- range tasks
@@ -400,8 +403,8 @@ class PartCache:
     def __init__(self, cache: str | os.PathLike, video: Video, hasher: Hasher, fast: bool):
         from .checkpoint import file_key
 
-        variant = "-".join(v for v in ("fast" if fast else "", _hasher_variant(hasher)) if v)
-        self.dir = os.path.join(os.fspath(cache), file_key(video.path, hasher.size, variant))
+        key = file_key(video.path, hasher.size, _cache_variant(hasher, fast))
+        self.dir = os.path.join(os.fspath(cache), key)
 
     def path(self, rng: Range) -> str:
         def us(t: float | None, open_end: str) -> str:

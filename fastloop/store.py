@@ -21,7 +21,6 @@ One writer at a time: the manifest (``manifest.json``) is replaced atomically.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -32,27 +31,13 @@ from .errors import InputError
 from .fingerprint import Fingerprint
 from .loops import end_time
 from .settings import FLAT_CONTRAST
-from .util import atomic_write, display_path
+from .util import atomic_write, content_key, display_path
 
 #: A word shared by more stored frames than this proposes nothing.
 BUCKET_CAP = 2000
 #: Frames of the query that must agree on one offset to a stored video to verify it.
 MIN_VOTES = 8
 _MANIFEST = "manifest.json"
-
-
-def content_key(path: str | os.PathLike) -> str:
-    """The identity of a file's content: its size and a digest of its first and last
-    megabyte (not its path or modification time, which differ between machines)."""
-    p = os.fspath(path)
-    size = os.path.getsize(p)
-    h = hashlib.blake2b(digest_size=12)
-    h.update(str(size).encode())
-    with open(p, "rb") as fh:
-        h.update(fh.read(1 << 20))
-        fh.seek(max(0, size - (1 << 20)))
-        h.update(fh.read(1 << 20))
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 import unicodedata
@@ -80,3 +81,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = Fals
                 os.close(dfd)
         except OSError:  # pragma: no cover - directories cannot be fsynced everywhere
             pass
+
+
+#: Samples of a file's middle in its content key (besides its first and last megabyte).
+_SAMPLES, _SAMPLE, _MB = 16, 64 << 10, 1 << 20
+
+
+def content_key(path: str | os.PathLike) -> str:
+    """The identity of a file's content: its size and a digest of its first and last
+    megabyte and of 16 samples between them; not its path or modification time, which
+    differ between the machines of a cluster and after a copy. (A store's entries and
+    the checkpoint folders are named by it.)"""
+    p = os.fspath(path)
+    size = os.path.getsize(p)
+    h = hashlib.blake2b(digest_size=12)
+    h.update(str(size).encode())
+    with open(p, "rb") as fh:
+        h.update(fh.read(_MB))
+        for k in range(1, _SAMPLES + 1):
+            fh.seek(size * k // (_SAMPLES + 1))
+            h.update(fh.read(_SAMPLE))
+        fh.seek(max(0, size - _MB))
+        h.update(fh.read(_MB))
+    return h.hexdigest()

@@ -10,7 +10,7 @@ parses its output.
 
 from .binary import find_ffmpeg, input_url
 from .commands import cropdetect_args, decode_args, frame_args, packets_args, probe_args
-from .logs import last_timestamp, open_failure, read_timestamps, reason
+from .logs import first_timestamp, last_timestamp, open_failure, read_timestamps, reason
 from .process import FramePipe, run, spawn
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "cropdetect_args",
     "decode_args",
     "find_ffmpeg",
+    "first_timestamp",
     "frame_args",
     "input_url",
     "last_timestamp",

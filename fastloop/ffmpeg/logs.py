@@ -170,8 +170,27 @@ def last_timestamp(stats_path: str) -> float | None:
         with open(stats_path, "rb") as fh:
             fh.seek(max(0, os.path.getsize(stats_path) - 256))
             lines = fh.read().split(b"\n")[:-1]  # the last piece may be incomplete
-        pts, tb = lines[-1].split()
-        num, den = tb.split(b"/")
-        return int(pts) * int(num) / int(den)
-    except (OSError, ValueError, IndexError):
+        return _line_seconds(lines[-1])
+    except (OSError, ValueError, IndexError, ZeroDivisionError):
         return None
+
+
+def first_timestamp(stats_path: str) -> float | None:
+    """The time (seconds) of the first complete line of a ``pts tb`` stats file; None
+    before ffmpeg has written one."""
+    try:
+        with open(stats_path, "rb") as fh:
+            head = fh.read(256)
+        if b"\n" not in head:
+            return None
+        return _line_seconds(head.split(b"\n", 1)[0])
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _line_seconds(line: bytes) -> float:
+    """Seconds of one ``pts tb`` line, with the same double arithmetic as
+    ``pts.astype(float64) * float(tb)`` on a whole file (and ffmpeg's ``t``)."""
+    pts, tb = line.split()
+    num, den = tb.split(b"/")
+    return float(np.float64(int(pts)) * float(Fraction(int(num), int(den))))
