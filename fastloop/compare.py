@@ -358,9 +358,10 @@ def shared(
     still = overlay_mask(fa, fb) if normalise else None
     sa, sb = (fa, fb) if still is None else (masked(fa, still), masked(fb, still))
     found = []
-    for ga, src_a, gb, src_b in _grids(sa, sb):
-        for flipped in (False, True) if normalise else (False,):
-            for m in matches(ga, mirror(gb) if flipped else gb, params):
+    for flipped in (False, True) if normalise else (False,):
+        # mirrored once, before the grids: a resampled mirror is the mirror resampled
+        for ga, src_a, gb, src_b in _grids(sa, mirror(sb) if flipped else sb):
+            for m in matches(ga, gb, params):
                 found.append(_native(m, fa, fb, src_a, src_b, flipped))
     rate = min(r for r in (fa.fps, fb.fps, 1e9) if r > 0)
     return _union(found, rate if rate < 1e9 else 30.0)
