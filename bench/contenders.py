@@ -165,37 +165,30 @@ def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
 
 
 def fastloop_commands(path: str, folder: str) -> list[list[str]]:
-    """fastloop's ffmpeg command lines for ``path`` (its range plan, one per core),
-    writing frames to stdout, which the caller discards, and timestamps to ``folder``."""
-    from fastloop.ffmpeg import decode_args
+    """fastloop's ffmpeg command lines for ``path`` (its range plan, one per core,
+    bounds on keyframes where it moves them there), writing frames to stdout, which
+    the caller discards, and timestamps to ``folder``."""
+    from fastloop.decode import _pipes
     from fastloop.video import Video
 
     video = Video(path)
-    ranges = video.plan(os.cpu_count() or 1)
+    ranges = video.plan(os.cpu_count() or 1, keyframes=None)
     threads = 1 if len(ranges) > 1 else None
-    return [
-        decode_args(
-            video.exe,
-            video.url,
-            SIZE,
-            os.path.join(folder, f"pts{i}.txt"),
-            start_s=r.start_s,
-            end_s=r.end_s,
-            threads=threads,
-        )
-        for i, r in enumerate(ranges)
-    ]
+    return [w.args for w in _pipes(video, SIZE, ranges, folder, False, False, None, threads)]
 
 
 def fastloop_ranges(path: str) -> list[dict]:
-    from fastloop.ffmpeg.commands import SEEK_MARGIN_S
+    from fastloop.ffmpeg.commands import SEEK_MARGIN_S, end_margin
     from fastloop.video import Video
 
+    video = Video(path)
+    tail = end_margin(video.info.fps)
     out = []
-    for r in Video(path).plan(os.cpu_count() or 1):
-        start = None if r.start_s is None else max(0.0, r.start_s - SEEK_MARGIN_S)
-        end = None if r.end_s is None else r.end_s + SEEK_MARGIN_S
-        out.append({"range": [r.start_s, r.end_s], "decoded": [start, end]})
+    for r in video.plan(os.cpu_count() or 1, keyframes=None):
+        early = 0.0 if r.exact else SEEK_MARGIN_S
+        start = None if r.start_s is None else max(0.0, r.start_s - early)
+        end = None if r.end_s is None else r.end_s + tail
+        out.append({"range": [r.start_s, r.end_s], "decoded": [start, end], "exact": r.exact})
     return out
 
 

@@ -106,9 +106,9 @@ class Checkpoint:
         p = os.path.join(self.dir, "plan.json")
         if os.path.exists(p):
             with open(p) as fh:
-                return [Range(a, b) for a, b in json.load(fh)]
+                return [Range(*row) for row in json.load(fh)]
         with atomic_write(p, "w", durable=True) as fh:
-            json.dump([[r.start_s, r.end_s] for r in default], fh)
+            json.dump([[r.start_s, r.end_s, r.exact] for r in default], fh)
         return default
 
     def chunks(self, r: int) -> list[str]:
@@ -150,10 +150,9 @@ class Checkpoint:
         out = []
         for r, rng in enumerate(plan):
             pts = self.committed(r)[2]
-            start = rng.start_s
-            if len(pts):
-                start = float(pts[-1]) + 1e-7  # strictly after the last committed frame
-            out.append((r, Range(start, rng.end_s)))
+            if len(pts):  # strictly after the last committed frame, seeking early
+                rng = Range(float(pts[-1]) + 1e-7, rng.end_s)
+            out.append((r, rng))
         return out
 
     # ----------------------------------------------------------------- writing

@@ -144,7 +144,7 @@ def decode(
     if workers is None:
         workers = os.cpu_count() or 1
     if ranges is None:
-        ranges = video.plan(workers) if not full_frame else [Range()]
+        ranges = video.plan(workers, keyframes=None) if not full_frame else [Range()]
     tmp = tempfile.mkdtemp(prefix="fastloop-")
     if threads is None and len(ranges) > 1:
         threads = 1
@@ -204,6 +204,8 @@ def _pipes(
     else:
         frame_bytes = size * size
     loglevel = "level+warning" if log.isEnabledFor(logging.INFO) else "level+error"
+    margin = info.split_margin_s or ffmpeg.commands.SEEK_MARGIN_S
+    tail = ffmpeg.commands.end_margin(info.fps, margin)
     work = []
     for r, rng in enumerate(ranges):
         stats = os.path.join(tmp, f"pts{r}.txt")
@@ -220,7 +222,8 @@ def _pipes(
             fast=fast,
             crop=crop,
             origin=info.start_s,
-            margin=info.split_margin_s or ffmpeg.commands.SEEK_MARGIN_S,
+            margin=0.0 if rng.exact else margin,
+            tail=tail,
         )
         log.info("%s", " ".join(args))
         work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))
@@ -279,10 +282,10 @@ def _check_seeks(ranges: list[Range], work: list[ffmpeg.FramePipe], unchecked: s
         if first is None:
             continue
         unchecked.discard(r)
-        start = ranges[r].start_s
-        assert start is not None
-        if first >= start:
-            raise _SeekMissed(start, first)
+        rng = ranges[r]
+        assert rng.start_s is not None
+        if rng.missed(first):
+            raise _SeekMissed(rng.start_s, first)
 
 
 def _outcome(video: Video, ranges, work, fast: bool) -> Decoded:
@@ -346,7 +349,7 @@ def _assemble(
         k = np.ones(len(secs), bool)
         if rng.start_s is not None:
             k = secs >= rng.start_s
-            if not len(secs) or secs[0] >= rng.start_s:
+            if not len(secs) or rng.missed(float(secs[0])):
                 raise _SeekMissed(rng.start_s, float(secs[0]) if len(secs) else -1.0)
         pts_all.append(secs[k] - info.start_s)
         keep.append(k)

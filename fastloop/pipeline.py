@@ -272,7 +272,7 @@ def _checkpointed(video, hasher, progress, workers, cache, t0, fast) -> Fingerpr
     if workers is None:
         workers = os.cpu_count() or 1
     for attempt in range(2):
-        plan = ck.plan(video.plan(workers if attempt == 0 else 1))
+        plan = ck.plan(video.plan(workers if attempt == 0 else 1, keyframes=None))
         todo = ck.todo(plan)
         already = ck.frames_done(plan)
         if already:

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
@@ -28,6 +29,11 @@ from .util import display_path, hms
 
 #: Ranges shorter than this are not worth a process of their own.
 MIN_RANGE_S = 20.0
+#: A range bound moves to the nearest keyframe seen this many seconds past it...
+KEYFRAME_SPAN_S = 12.0
+#: ...where frames have at least this many pixels: there a GOP decoded twice costs
+#: more than the look (60 ms; 0.3 s for a day-long MP4, whose index ffmpeg reads).
+KEYFRAME_MIN_PIXELS = 320 * 240
 #: Seconds to seek before a wanted full-resolution frame in files with an index (MP4,
 #: Matroska): the seek lands on the keyframe before it anyway...
 FRAME_SEEK_MARGIN_S = 1.0
@@ -38,10 +44,22 @@ FRAME_SEEK_MARGIN_UNINDEXED_S = 12.0
 
 @dataclass(frozen=True)
 class Range:
-    """A half-open time range ``[start_s, end_s)`` of presentation timestamps."""
+    """A half-open time range ``[start_s, end_s)`` of presentation timestamps.
+
+    ``exact``: ``start_s`` is a keyframe's own time, so a seek there lands on it and
+    decodes nothing before it (see :meth:`Video.plan`); otherwise the seek starts
+    a margin early."""
 
     start_s: float | None = None
     end_s: float | None = None
+    exact: bool = False
+
+    def missed(self, first_s: float) -> bool:
+        """Did the seek to this range land too late, its first frame at ``first_s``?
+        A range started by a margin must see a frame before its start; one started
+        on its keyframe must see that frame."""
+        assert self.start_s is not None
+        return first_s > self.start_s if self.exact else first_s >= self.start_s
 
 
 def check_input(path: str | os.PathLike) -> Path:
@@ -160,18 +178,65 @@ class Video:
     def seekable(self) -> bool:
         return self.info.seekable
 
-    def plan(self, workers: int) -> list[Range]:
+    def plan(self, workers: int, keyframes: bool | None = False) -> list[Range]:
         """Split the file into ``workers`` time ranges, or one range when splitting is
         unsafe (a short file, a stream ffmpeg cannot seek in: see
         ``VideoInfo.split_margin_s``). Bounds are the frames' own times:
         a file that starts later (MPEG-TS at 1.4 s, a broadcast recording at its time
-        of day) is split from its first timestamp."""
+        of day) is split from its first timestamp.
+
+        ``keyframes`` moves each bound of a file with an index to the keyframe nearest
+        it (:meth:`keyframes_near`; ``None``: where frames are large enough for it to
+        pay, :data:`KEYFRAME_MIN_PIXELS`). A range that starts on a keyframe decodes
+        from there, where one that starts between keyframes decodes from the keyframe
+        before its margin: at GOP 250, 6 s of 1080p more on average."""
         info = self.info
         if workers <= 1 or info.duration_s < 2 * MIN_RANGE_S or info.split_margin_s is None:
             return [Range()]
         k = int(min(workers, info.duration_s // MIN_RANGE_S))
         bounds = [round(info.start_s + info.duration_s * i / k, 3) for i in range(1, k)]
-        return [Range(s, e) for s, e in zip([None, *bounds], [*bounds, None], strict=True)]
+        if keyframes is None:
+            keyframes = info.width * info.height >= KEYFRAME_MIN_PIXELS
+        exact = [False] * len(bounds)
+        if keyframes and info.seekable:
+            step = info.duration_s / k
+            with ThreadPoolExecutor(len(bounds)) as pool:
+                found = list(pool.map(self.keyframes_near, bounds))
+            for i, (t, keys) in enumerate(zip(bounds, found, strict=True)):
+                keys = keys[np.abs(keys - t) < step / 2]  # ranges stay about equal
+                if len(keys):
+                    bounds[i] = float(keys[np.argmin(np.abs(keys - t))])
+                    exact[i] = True
+        starts = [None, *bounds]
+        return [
+            Range(s, e, i > 0 and exact[i - 1])
+            for i, (s, e) in enumerate(zip(starts, [*bounds, None], strict=True))
+        ]
+
+    def keyframes_near(self, t: float) -> np.ndarray:
+        """The times of the keyframes a seek to ``t`` (the frames' own time) lands
+        on and meets in the :data:`KEYFRAME_SPAN_S` seconds after: the one at or
+        before ``t`` and those after it, as ``pts * float(time base)`` (the arithmetic
+        of the ``select`` filter and of the timestamp files, so a bound equals its
+        frame's time exactly). Empty when ffmpeg cannot tell (it is then not used)."""
+        args = ffmpeg.packets_args(
+            self.exe, self.url, start_s=t - self.info.start_s, span_s=KEYFRAME_SPAN_S
+        )
+        try:
+            proc = ffmpeg.run(args, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return np.empty(0)
+        tb = None
+        keys = []
+        for line in proc.stdout.splitlines():
+            if line.startswith(b"#tb 0:"):
+                tb = Fraction(line.split(b":")[1].strip().decode())
+            m = _CRC_LINE.match(line)
+            if m and (m.group(2) is None or int(m.group(2), 16) & 1):
+                keys.append(int(m.group(1)))
+        if proc.returncode != 0 or tb is None:
+            return np.empty(0)
+        return np.array(keys, np.int64).astype(np.float64) * float(tb)
 
     def packets(self, stop: threading.Event | None = None) -> Packets:
         """The time of every frame of the first video stream, without decoding any.

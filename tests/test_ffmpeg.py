@@ -37,6 +37,15 @@ def test_decode_args_is_a_safe_fast_list():
     # the seek never goes before the file's start
     early = ffmpeg.decode_args("ffmpeg", "u", 8, "s", start_s=0.5)
     assert early[early.index("-ss") + 1] == "0.000000"
+    # a range that starts on its keyframe seeks to it, rounded down to the
+    # microsecond (a seek past it would drop it); it reads a short tail past its end
+    on_key = ffmpeg.decode_args(
+        "ffmpeg", "u", 8, "s", start_s=33.2000004, end_s=50.0, margin=0.0, tail=0.5
+    )
+    assert on_key[on_key.index("-ss") + 1] == "33.200000"
+    assert on_key[on_key.index("-to") + 1] == "50.500000"
+    third = ffmpeg.decode_args("ffmpeg", "u", 8, "s", start_s=2 / 3, margin=0.0)
+    assert third[third.index("-ss") + 1] == "0.666666"
     fast = ffmpeg.decode_args("ffmpeg", "u", 8, "s", fast=True)
     assert fast[fast.index("-skip_frame") + 1] == "noref" and fast.index(
         "-skip_frame"
@@ -78,6 +87,10 @@ def test_packets_args_copy_the_first_video_stream_to_framecrc():
     assert args[args.index("-map") + 1] == "0:v:0"
     assert args[args.index("-c") + 1] == "copy" and args[args.index("-f") + 1] == "framecrc"
     assert "-copyts" in args and args.index("-copyts") < args.index("-i")
+    assert "-ss" not in args and "-t" not in args
+    near = ffmpeg.packets_args("ffmpeg", "file:/v.mp4", start_s=30.5, span_s=12)
+    assert near.index("-ss") < near.index("-i") and near.index("-t") < near.index("-i")
+    assert near[near.index("-ss") + 1] == "30.500000" and near[near.index("-t") + 1] == "12.000000"
 
 
 def test_probe_args_have_no_output():

@@ -12,7 +12,7 @@ from fastloop import ffmpeg
 from fastloop.errors import DecodeError, InputError
 from fastloop.ffmpeg import find_ffmpeg, input_url
 from fastloop.ffmpeg.banner import parse_probe
-from fastloop.video import Video, probe
+from fastloop.video import Range, Video, probe
 
 from .conftest import child_pids
 
@@ -130,6 +130,50 @@ def test_split_decode_equals_serial_decode(long_clip):
     assert len(serial) == len(split) == len(truth)
     np.testing.assert_array_equal(split.hashes, serial.hashes)
     np.testing.assert_array_equal(split.pts, serial.pts)
+
+
+@pytest.fixture(scope="module", params=["b-frames", "no-b-frames"])
+def short_gop_clip(request, long_clip, tmp_path_factory):
+    """long_clip with a keyframe every 2.5 s: as encoded (B-frames, so a keyframe's
+    packet is read before its time) and again without B-frames (packet time = frame
+    time: a seek to it rounded up would land a GOP early)."""
+    path = str(tmp_path_factory.mktemp("gop") / f"{request.param}.mp4")
+    bf = "0" if request.param == "no-b-frames" else "3"
+    x264 = ["-c:v", "libx264", "-preset", "veryfast", "-g", "75", "-bf", bf]
+    subprocess.run(
+        [find_ffmpeg(), "-v", "error", "-y", "-i", long_clip[0], *x264, path], check=True
+    )
+    return path
+
+
+def test_range_bounds_on_keyframes_decode_nothing_twice(short_gop_clip):
+    """``plan(keyframes=True)`` moves the bound to the keyframe nearest the middle
+    (every keyframe known from the packet list, a separate path); the second range
+    then starts exactly on it, decodes no frame before it, and the split decode
+    equals the serial one frame for frame."""
+    video = Video(short_gop_clip)
+    packets = video.packets()
+    keys = packets.pts[packets.key] + video.info.start_s
+    middle = video.plan(2)[1].start_s
+    plan = video.plan(2, keyframes=True)
+    assert [r.exact for r in plan] == [False, True]
+    assert plan[0].end_s == plan[1].start_s != middle
+    assert plan[1].start_s == pytest.approx(keys[np.argmin(np.abs(keys - middle))], abs=1e-6)
+    frames: dict[int, list] = {0: [], 1: []}
+    split = dec.decode(video, 16, lambda r, f: frames[r].append(f.copy()), ranges=plan)
+    assert split.keep[1].all()  # its first frame is the keyframe: nothing before it
+    serial = []
+    whole = dec.decode(video, 16, lambda r, f: serial.append(f.copy()), workers=1)
+    np.testing.assert_array_equal(split.pts, whole.pts)
+    kept = [np.concatenate(frames[r])[split.keep[r]] for r in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate(kept), np.concatenate(serial))
+    assert split.warnings == whole.warnings == []
+
+
+def test_a_range_started_on_its_keyframe_must_see_it():
+    exact, early = Range(10.0, None, exact=True), Range(10.0)
+    assert not exact.missed(10.0) and exact.missed(10.001) and not exact.missed(9.9)
+    assert early.missed(10.0) and not early.missed(9.9)
 
 
 def test_truncated_mkv_decodes_what_is_there(truncated_mkv, looped_clip):

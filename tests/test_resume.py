@@ -229,3 +229,32 @@ def test_memory_budget_refuses_before_allocation(looped_clip):
     check_budget(info, 24)  # 826 frames: fine
     with pytest.raises(InputError, match="use a smaller --hash-size"):
         check_budget(info, 64, memory_bytes=100_000)
+
+
+def test_a_plan_on_keyframes_is_resumed_as_planned(long_clip, tmp_path):
+    """The plan of the first run is the plan of a resume, keyframe starts included;
+    a range resumed after its last committed frame seeks with a margin again."""
+    from fastloop.video import Range, Video
+
+    plan = Video(long_clip[0]).plan(2, keyframes=True)
+    assert plan[1].exact
+    ck = Checkpoint(tmp_path, long_clip[0], 8)
+    assert ck.plan(plan) == plan
+    again = Checkpoint(tmp_path, long_clip[0], 8)
+    assert again.plan([Range()]) == plan
+    assert [rng for _, rng in again.todo(plan)] == plan  # nothing committed yet
+    (resumed,) = _resumed_after(ck, plan, 1, plan[1].start_s + 5)
+    assert resumed.start_s > plan[1].start_s + 5 and not resumed.exact
+
+
+def _resumed_after(ck, plan, r, t):
+    """Range r of ``ck.todo(plan)`` once it has committed a frame at time t."""
+    words = (ck.hash_size * ck.hash_size + 63) // 64
+    np.savez(
+        os.path.join(ck.dir, f"r{r:03d}-{0:015d}-{1:09d}.npz"),
+        hashes=np.zeros((1, words), np.uint64),
+        contrast=np.zeros(1, np.uint8),
+        pts=np.array([t]),
+        desc=np.zeros((1, 4), np.uint8),
+    )
+    return [rng for i, rng in ck.todo(plan) if i == r]

@@ -10,6 +10,8 @@ timestamp file agree), the first video stream only, and the input given as a
 
 from __future__ import annotations
 
+import math
+
 import ffmpeg as ffmpeg_python
 
 from .logs import TIMESTAMP_FORMAT
@@ -17,6 +19,8 @@ from .logs import TIMESTAMP_FORMAT
 #: Seconds decoded before a range's start, to make sure the seek lands before it
 #: (the default of ``margin``; see ``VideoInfo.split_margin_s``).
 SEEK_MARGIN_S = 2.0
+#: Seconds decoded past a range's end, at least (see ``decode_args``'s ``tail``).
+END_MARGIN_S = 0.5
 #: Decoder options of ``--fast``: frames no other frame refers to (most B-frames)
 #: are not decoded at all. The missing frames are filled in from their neighbours.
 FAST_INPUT = {"skip_frame": "noref"}
@@ -43,6 +47,19 @@ def _compile(out, ffmpeg: str, url: str, loglevel: str, *extra: str) -> list[str
     return [args[0], "-nostdin", "-hide_banner", "-loglevel", loglevel, *extra, *args[1:]]
 
 
+def end_margin(fps: float, margin: float = SEEK_MARGIN_S) -> float:
+    """Seconds read past a range's end: as many frames as H.264 may reorder (16),
+    and :data:`END_MARGIN_S` at least (``margin`` when the frame rate is unknown)."""
+    return max(END_MARGIN_S, 16 / fps) if fps > 0 else margin
+
+
+def seek_arg(seconds: float) -> str:
+    """``-ss`` for a seek to ``seconds`` (from the file's first timestamp), rounded
+    down to the microsecond: a seek to a keyframe's own time must not ask for a time
+    past it, or the frames before the wanted time that ffmpeg drops would include it."""
+    return f"{math.floor(max(0.0, seconds) * 1e6) / 1e6:.6f}"
+
+
 def probe_args(ffmpeg: str, url: str) -> list[str]:
     """``ffmpeg -i URL`` with no output: ffmpeg prints what the file holds and stops."""
     return [ffmpeg, "-hide_banner", "-nostdin", "-i", url]
@@ -63,6 +80,7 @@ def decode_args(
     crop: tuple[int, int, int, int] | None = None,
     origin: float = 0.0,
     margin: float = SEEK_MARGIN_S,
+    tail: float | None = None,
 ) -> list[str]:
     """The command line that decodes ``[start_s, end_s)`` (None: the file's start or
     end) to raw ``size`` x ``size`` gray frames on stdout.
@@ -82,6 +100,11 @@ def decode_args(
     ``select`` filter and the timestamp file see); ``-ss`` and ``-to`` count from the
     file's first timestamp, ``origin`` (an MPEG-TS file starts at 1.4 s, a broadcast
     recording at the time of day).
+
+    ``margin`` is 0 for a range that starts on a keyframe (``Range.exact``): the seek
+    lands on it. ``tail`` (default ``margin``) is how much more is read past the end:
+    ffmpeg stops reading at the end's time, and a frame shown before it may come a
+    few packets after one shown later (B-frames), as many as the decoder reorders.
     """
     in_kwargs: dict = {"copyts": None}
     if fast:
@@ -89,9 +112,9 @@ def decode_args(
     if threads is not None:
         in_kwargs["threads"] = threads
     if start_s is not None:
-        in_kwargs["ss"] = f"{max(0.0, start_s - origin - margin):.6f}"
+        in_kwargs["ss"] = seek_arg(start_s - origin - margin)
     if end_s is not None:
-        in_kwargs["to"] = f"{max(0.0, end_s - origin) + margin:.6f}"
+        in_kwargs["to"] = f"{max(0.0, end_s - origin) + (margin if tail is None else tail):.6f}"
     stream = ffmpeg_python.input(_URL_SLOT, **in_kwargs)["v:0"]
     if end_s is not None:
         stream = stream.filter("select", f"lt(t,{end_s!r})")
@@ -120,11 +143,22 @@ def cropdetect_args(ffmpeg: str, url: str) -> list[str]:
     return _compile(out, ffmpeg, url, "info")
 
 
-def packets_args(ffmpeg: str, url: str) -> list[str]:
+def packets_args(
+    ffmpeg: str, url: str, *, start_s: float | None = None, span_s: float | None = None
+) -> list[str]:
     """The command line that lists every packet of the first video stream without
     decoding it: the ``framecrc`` muxer prints one line per packet (timestamps, size,
-    flags, a checksum), about as fast as reading the file."""
-    out = ffmpeg_python.input(_URL_SLOT, copyts=None)["v:0"].output("pipe:", c="copy", f="framecrc")
+    flags, a checksum), about as fast as reading the file.
+
+    With ``start_s`` (from the file's first timestamp) it seeks there first and
+    lists ``span_s`` seconds: a stream copy keeps the packets from the keyframe the
+    seek lands on, so the first line is that keyframe."""
+    in_kwargs: dict = {"copyts": None}
+    if start_s is not None:
+        in_kwargs["ss"] = seek_arg(start_s)
+    if span_s is not None:
+        in_kwargs["t"] = f"{span_s:.6f}"
+    out = ffmpeg_python.input(_URL_SLOT, **in_kwargs)["v:0"].output("pipe:", c="copy", f="framecrc")
     return _compile(out, ffmpeg, url, "error")
 
 
