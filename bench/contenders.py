@@ -74,8 +74,8 @@ def limit_halves_args(path: str, duration_s: float) -> list[list[str]]:
     exe = ffmpeg_exe()
     mid = f"{duration_s / 2:.6f}"
     return [
-        _null_args(exe, path, ["-threads", "1", "-to", mid]),
-        _null_args(exe, path, ["-threads", "1", "-ss", mid]),
+        _null_args(exe, path, ["-filter_threads", "1", "-threads", "1", "-to", mid]),
+        _null_args(exe, path, ["-filter_threads", "1", "-threads", "1", "-ss", mid]),
     ]
 
 

@@ -34,6 +34,9 @@ def test_decode_args_is_a_safe_fast_list():
     assert ranged[ranged.index("-to") + 1] == f"{40.0 + SEEK_MARGIN_S:.6f}"
     assert r"lt(t\,40.0)" in ranged[ranged.index("-filter_complex") + 1]
     assert ranged[ranged.index("-threads") + 1] == "1"
+    # one decoding thread, one filter thread: no pool to hand each small frame to
+    assert ranged[ranged.index("-filter_complex_threads") + 1] == "1"
+    assert "-filter_complex_threads" not in args  # ffmpeg's choice for a single range
     # the seek never goes before the file's start
     early = ffmpeg.decode_args("ffmpeg", "u", 8, "s", start_s=0.5)
     assert early[early.index("-ss") + 1] == "0.000000"

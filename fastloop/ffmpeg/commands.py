@@ -95,6 +95,9 @@ def decode_args(
     of the packets fail to decode, and a damaged file should yield the frames that
     decode. ``-flush_packets 0``: otherwise every 576-byte frame is a write of its own.
     ``crop`` (``w, h, x, y``) keeps only that part of the picture (a copy's black bars off).
+    ``threads`` is also the filter graph's: its pool hands every frame to a
+    thread of its own, and for frames this small the hand-offs cost more than the
+    work (a 128x72 stream decodes 1.1-1.5x faster with one filter thread).
 
     ``start_s`` and ``end_s`` are the frames' own times (``-copyts``: what the
     ``select`` filter and the timestamp file see); ``-ss`` and ``-to`` count from the
@@ -129,7 +132,10 @@ def decode_args(
     out = stream.output(
         "pipe:", format="rawvideo", pix_fmt="gray", flush_packets=0, **_timestamps(stats_path)
     )
-    return _compile(out, ffmpeg, url, loglevel, "-max_error_rate", "1")
+    extra = ["-max_error_rate", "1"]
+    if threads is not None:
+        extra += ["-filter_complex_threads", str(threads)]
+    return _compile(out, ffmpeg, url, loglevel, *extra)
 
 
 def cropdetect_args(ffmpeg: str, url: str) -> list[str]:
