@@ -3,8 +3,10 @@
 1. the limit: ffmpeg alone, same filter as fastloop, null muxer, no Python:
    ``limit-halves``  two single-threaded ffmpeg at once, one per half of the file
                     (the second seeks with ``-ss``: it decodes from the keyframe before);
+   ``limit-keyframes`` the same two, split at the keyframe nearest the middle (as
+                    fastloop splits a file whose frames are large): nothing decoded twice;
    ``limit-threads`` one ffmpeg with its default threads;
-   the limit is the faster of the two (by median).
+   the limit is the fastest of the three (by median).
    ``ffmpeg-null``  plain ``ffmpeg -i X -f null -``: what a user would try first.
 2. ``blog-bytes``   the blog's method: imageio's ffmpeg reader (v2 ``get_reader``), every
                     full RGB frame hashed in Python (``hash(frame.tobytes())``, the fastest
@@ -37,6 +39,7 @@ FILTER = f"scale={SIZE}:{SIZE}:flags=area,format=gray"
 
 LABELS = {
     "limit-halves": "ffmpeg alone: 2 single-threaded processes, one per half",
+    "limit-keyframes": "ffmpeg alone: 2 single-threaded processes, split on a keyframe",
     "limit-threads": "ffmpeg alone: 1 process, default threads",
     "ffmpeg-null": "plain `ffmpeg -i X -f null -`",
     "blog-bytes": "blog: imageio reader + hash(full frame bytes) in a dict",
@@ -79,16 +82,36 @@ def limit_halves_args(path: str, duration_s: float) -> list[list[str]]:
     ]
 
 
+def limit_keyframes_args(path: str, duration_s: float) -> list[list[str]]:
+    """:func:`limit_halves_args` split where fastloop splits: on the keyframe nearest
+    the middle (the halves' when there is no such keyframe)."""
+    from fastloop.ffmpeg.commands import seek_arg
+    from fastloop.video import Video
+
+    video = Video(path)
+    plan = video.plan(2, keyframes=True)
+    if len(plan) != 2 or not plan[1].exact:
+        return limit_halves_args(path, duration_s)
+    exe = ffmpeg_exe()
+    at = seek_arg(plan[1].start_s - video.info.start_s)
+    one = ["-filter_threads", "1", "-threads", "1"]
+    return [_null_args(exe, path, [*one, "-to", at]), _null_args(exe, path, [*one, "-ss", at])]
+
+
 def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
     """The contenders for one clip, as zero-argument callables."""
     path = clip["path"]
     exe = ffmpeg_exe()
     halves = limit_halves_args(path, clip["duration_s"])
+    on_keys = limit_keyframes_args(path, clip["duration_s"])
     threads = _null_args(exe, path, [])
     plain = [exe, "-nostdin", "-i", path, "-f", "null", "-"]
 
     def limit_halves():
         run_parallel(halves)
+
+    def limit_keyframes():
+        run_parallel(on_keys)
 
     def limit_threads():
         run(threads)
@@ -153,6 +176,7 @@ def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
 
     return {
         "limit-halves": limit_halves,
+        "limit-keyframes": limit_keyframes,
         "limit-threads": limit_threads,
         "ffmpeg-null": ffmpeg_null,
         "blog-bytes": blog_bytes,

@@ -29,6 +29,7 @@ from .common import HERE, REPO, Series, alternate, machine, scan_cli, workdir
 
 FAST = [
     "limit-halves",
+    "limit-keyframes",
     "limit-threads",
     "ffmpeg-null",
     "fastloop-ffmpeg",
@@ -40,7 +41,7 @@ SLOW = ["blog-bytes", "blog-ahash"]
 #: Diagnostics (not in a target): fewer rounds on the 1080p clips.
 DIAG = ["numpy-pipe", "fastloop-ffmpeg"]
 #: On the veryfast clip (reported if time allows): the limit and the scan.
-VERYFAST_SET = ["limit-halves", "limit-threads", "fastloop-scan"]
+VERYFAST_SET = ["limit-halves", "limit-keyframes", "limit-threads", "fastloop-scan"]
 
 
 def log(msg: str) -> None:
@@ -63,7 +64,8 @@ def score_scan(meta: dict, loops: list[dict]) -> dict:
 
 def summarize(meta: dict, series: dict[str, Series]) -> dict:
     rows = {n: s.to_dict() for n, s in series.items()}
-    lim = [n for n in ("limit-halves", "limit-threads") if n in series and series[n].times]
+    names = ("limit-halves", "limit-keyframes", "limit-threads")
+    lim = [n for n in names if n in series and series[n].times]
     limit = min(lim, key=lambda n: series[n].median) if lim else None
     if limit:
         for n, s in series.items():
