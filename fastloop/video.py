@@ -135,6 +135,22 @@ _CRC_LINE = re.compile(
 )
 
 
+def _crc_lines(lines) -> tuple[list[int], list[bool], Fraction | None]:
+    """Each packet's pts and keyframe flag from ``framecrc`` lines, and the time base
+    if a ``#tb`` line is among them."""
+    pts, key, tb = [], [], None
+    for line in lines:
+        if line.startswith(b"#"):
+            if line.startswith(b"#tb 0:"):
+                tb = Fraction(line.split(b":")[1].strip().decode())
+            continue
+        m = _CRC_LINE.match(line)
+        if m:
+            pts.append(int(m.group(1)))
+            key.append(m.group(2) is None or bool(int(m.group(2), 16) & 1))
+    return pts, key, tb
+
+
 class Video:
     """A local video file, probed once (lazily, at the first use of :attr:`info`).
 
@@ -226,17 +242,10 @@ class Video:
             proc = ffmpeg.run(args, timeout=60)
         except (OSError, subprocess.SubprocessError):
             return np.empty(0)
-        tb = None
-        keys = []
-        for line in proc.stdout.splitlines():
-            if line.startswith(b"#tb 0:"):
-                tb = Fraction(line.split(b":")[1].strip().decode())
-            m = _CRC_LINE.match(line)
-            if m and (m.group(2) is None or int(m.group(2), 16) & 1):
-                keys.append(int(m.group(1)))
+        pts, key, tb = _crc_lines(proc.stdout.splitlines())
         if proc.returncode != 0 or tb is None:
             return np.empty(0)
-        return np.array(keys, np.int64).astype(np.float64) * float(tb)
+        return np.array(pts, np.int64)[np.array(key, bool)].astype(np.float64) * float(tb)
 
     def packets(self, stop: threading.Event | None = None) -> Packets:
         """The time of every frame of the first video stream, without decoding any.
@@ -266,16 +275,8 @@ class Video:
                 block = rest + block
                 cut = block.rfind(b"\n") + 1
                 rest = block[cut:]
-                pts, key = [], []
-                for line in block[:cut].splitlines():
-                    if line.startswith(b"#"):
-                        if line.startswith(b"#tb 0:"):
-                            tb = Fraction(line.split(b":")[1].strip().decode())
-                        continue
-                    m = _CRC_LINE.match(line)
-                    if m:
-                        pts.append(int(m.group(1)))
-                        key.append(m.group(2) is None or int(m.group(2), 16) & 1)
+                pts, key, seen = _crc_lines(block[:cut].splitlines())
+                tb = seen or tb
                 pts_parts.append(np.array(pts, np.int64))
                 key_parts.append(np.array(key, bool))
             proc.wait()
