@@ -317,10 +317,11 @@ def _outcome(video: Video, ranges, work, fast: bool) -> Decoded:
         )
     dec = _assemble(info, ranges, work, warnings)
     errors = [w.errors() for w in work]
-    if info.split_margin_s is not None and not info.seekable:
-        # a seek into a file without an index lands inside a GOP: the decoder reports
-        # the references it misses until the next keyframe (and shows no frame before
-        # it). Those lines of a range that starts by a seek are not damage.
+    if len(ranges) > 1:
+        # a seek into a file without an index lands inside a GOP, and one onto an
+        # open-GOP keyframe meets B-frames that refer to the GOP before: the decoder
+        # reports the references it misses (and shows no such frame; the range before
+        # decodes them). Those lines of a range that starts by a seek are not damage.
         errors = [
             [ln for ln in err if not (rng.start_s is not None and _GOP_ENTRY.search(ln))]
             for rng, err in zip(ranges, errors, strict=True)

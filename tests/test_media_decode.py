@@ -132,14 +132,19 @@ def test_split_decode_equals_serial_decode(long_clip):
     np.testing.assert_array_equal(split.pts, serial.pts)
 
 
-@pytest.fixture(scope="module", params=["b-frames", "no-b-frames"])
+@pytest.fixture(scope="module", params=["b-frames", "no-b-frames", "open-gop"])
 def short_gop_clip(request, long_clip, tmp_path_factory):
-    """long_clip with a keyframe every 2.5 s: as encoded (B-frames, so a keyframe's
-    packet is read before its time) and again without B-frames (packet time = frame
-    time: a seek to it rounded up would land a GOP early)."""
+    """long_clip with a keyframe every 2.5 s: with B-frames (a keyframe's packet is
+    read before its time), without (packet time = frame time: a seek to it rounded up
+    would land a GOP early), and with open GOPs (B-frames after a keyframe refer to
+    the GOP before it: the range that starts there cannot decode them, and must not
+    call that damage)."""
     path = str(tmp_path_factory.mktemp("gop") / f"{request.param}.mp4")
     bf = "0" if request.param == "no-b-frames" else "3"
     x264 = ["-c:v", "libx264", "-preset", "veryfast", "-g", "75", "-bf", bf]
+    if request.param == "open-gop":
+        x264[3] = "ultrafast"  # with B-frames put back: its pyramid leaves references
+        x264 += ["-x264-params", "open_gop=1"]
     subprocess.run(
         [find_ffmpeg(), "-v", "error", "-y", "-i", long_clip[0], *x264, path], check=True
     )
