@@ -34,6 +34,8 @@ from .video import Range, Video
 
 #: Largest frame ``buckets --exact`` accepts (16K x 16K); hashes never see big frames.
 MAX_FRAME_PIXELS = 1 << 28
+#: Frames below this many pixels are scaled by one filter thread (see ``_pipes``).
+SMALL_FRAME_PIXELS = 640 * 360
 
 ProgressFn = Callable[[int, int], None]
 log = logging.getLogger("fastloop")
@@ -206,6 +208,11 @@ def _pipes(
     loglevel = "level+warning" if log.isEnabledFor(logging.INFO) else "level+error"
     margin = info.split_margin_s or ffmpeg.commands.SEEK_MARGIN_S
     tail = ffmpeg.commands.end_margin(info.fps, margin)
+    # one decode of small frames (a short clip, a stream that cannot be split): its
+    # decoder may use every core, its filters one (measured: 1.29x faster at 128x72,
+    # 0.93x at 1080p, where the scaling itself is work)
+    small = 0 < info.width * info.height < SMALL_FRAME_PIXELS
+    filter_threads = 1 if threads is None and small and not full_frame else None
     work = []
     for r, rng in enumerate(ranges):
         stats = os.path.join(tmp, f"pts{r}.txt")
@@ -224,6 +231,7 @@ def _pipes(
             origin=info.start_s,
             margin=0.0 if rng.exact else margin,
             tail=tail,
+            filter_threads=filter_threads,
         )
         log.info("%s", " ".join(args))
         work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))

@@ -37,6 +37,8 @@ def test_decode_args_is_a_safe_fast_list():
     # one decoding thread, one filter thread: no pool to hand each small frame to
     assert ranged[ranged.index("-filter_complex_threads") + 1] == "1"
     assert "-filter_complex_threads" not in args  # ffmpeg's choice for a single range
+    one = ffmpeg.decode_args("ffmpeg", "u", 8, "s", filter_threads=1)
+    assert one[one.index("-filter_complex_threads") + 1] == "1" and "-threads" not in one
     # the seek never goes before the file's start
     early = ffmpeg.decode_args("ffmpeg", "u", 8, "s", start_s=0.5)
     assert early[early.index("-ss") + 1] == "0.000000"

@@ -175,6 +175,18 @@ def test_range_bounds_on_keyframes_decode_nothing_twice(short_gop_clip):
     assert split.warnings == whole.warnings == []
 
 
+def test_one_decode_of_small_frames_filters_on_one_thread(looped_clip, tmp_path):
+    """A single range of small frames: the decoder may use every core, the filter
+    graph one (its pool costs more than 320x180 frames do); full frames keep it."""
+    video = Video(looped_clip[0])
+    assert video.info.width * video.info.height < dec.SMALL_FRAME_PIXELS
+    (small,) = dec._pipes(video, 24, [Range()], str(tmp_path), False, False, None, None)
+    assert small.args[small.args.index("-filter_complex_threads") + 1] == "1"
+    assert "-threads" not in small.args
+    (full,) = dec._pipes(video, 24, [Range()], str(tmp_path), True, False, None, None)
+    assert "-filter_complex_threads" not in full.args
+
+
 def test_a_range_started_on_its_keyframe_must_see_it():
     exact, early = Range(10.0, None, exact=True), Range(10.0)
     assert not exact.missed(10.0) and exact.missed(10.001) and not exact.missed(9.9)

@@ -81,6 +81,7 @@ def decode_args(
     origin: float = 0.0,
     margin: float = SEEK_MARGIN_S,
     tail: float | None = None,
+    filter_threads: int | None = None,
 ) -> list[str]:
     """The command line that decodes ``[start_s, end_s)`` (None: the file's start or
     end) to raw ``size`` x ``size`` gray frames on stdout.
@@ -95,9 +96,9 @@ def decode_args(
     of the packets fail to decode, and a damaged file should yield the frames that
     decode. ``-flush_packets 0``: otherwise every 576-byte frame is a write of its own.
     ``crop`` (``w, h, x, y``) keeps only that part of the picture (a copy's black bars off).
-    ``threads`` is also the filter graph's: its pool hands every frame to a
-    thread of its own, and for frames this small the hand-offs cost more than the
-    work (a 128x72 stream decodes 1.1-1.5x faster with one filter thread).
+    ``filter_threads`` (default ``threads``) sizes the filter graph's pool, which
+    hands every frame to a thread of its own: for small frames the hand-offs cost
+    more than the work (a 128x72 stream decodes 1.1-1.5x faster with one).
 
     ``start_s`` and ``end_s`` are the frames' own times (``-copyts``: what the
     ``select`` filter and the timestamp file see); ``-ss`` and ``-to`` count from the
@@ -133,8 +134,10 @@ def decode_args(
         "pipe:", format="rawvideo", pix_fmt="gray", flush_packets=0, **_timestamps(stats_path)
     )
     extra = ["-max_error_rate", "1"]
-    if threads is not None:
-        extra += ["-filter_complex_threads", str(threads)]
+    if filter_threads is None:
+        filter_threads = threads
+    if filter_threads is not None:
+        extra += ["-filter_complex_threads", str(filter_threads)]
     return _compile(out, ffmpeg, url, loglevel, *extra)
 
 
