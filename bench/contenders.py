@@ -206,10 +206,11 @@ def fastloop_ranges(path: str) -> list[dict]:
     from fastloop.video import Video
 
     video = Video(path)
-    tail = end_margin(video.info.fps)
+    margin = video.info.split_margin_s or SEEK_MARGIN_S  # as fastloop.decode._pipes
+    tail = end_margin(video.info.fps, margin)
     out = []
     for r in video.plan(os.cpu_count() or 1, keyframes=None):
-        early = 0.0 if r.exact else SEEK_MARGIN_S
+        early = 0.0 if r.exact else margin
         start = None if r.start_s is None else max(0.0, r.start_s - early)
         end = None if r.end_s is None else r.end_s + tail
         out.append({"range": [r.start_s, r.end_s], "decoded": [start, end], "exact": r.exact})

@@ -324,16 +324,14 @@ def _outcome(video: Video, ranges, work, fast: bool) -> Decoded:
             f"({info.codec}, {info.width}x{info.height})"
         )
     dec = _assemble(info, ranges, work, warnings)
-    errors = [w.errors() for w in work]
-    if len(ranges) > 1:
-        # a seek into a file without an index lands inside a GOP, and one onto an
-        # open-GOP keyframe meets B-frames that refer to the GOP before: the decoder
-        # reports the references it misses (and shows no such frame; the range before
-        # decodes them). Those lines of a range that starts by a seek are not damage.
-        errors = [
-            [ln for ln in err if not (rng.start_s is not None and _GOP_ENTRY.search(ln))]
-            for rng, err in zip(ranges, errors, strict=True)
-        ]
+    # a seek into a file without an index lands inside a GOP, and one onto an
+    # open-GOP keyframe meets B-frames that refer to the GOP before: the decoder
+    # reports the references it misses (and shows no such frame; the range before
+    # decodes them). Those lines of a range that starts by a seek are not damage.
+    errors = [
+        [ln for ln in w.errors() if not (rng.start_s is not None and _GOP_ENTRY.search(ln))]
+        for rng, w in zip(ranges, work, strict=True)
+    ]
     dec.warnings.extend(damage_warnings(info, dec.pts, errors, FAST_MAX_GAP if fast else 1.5))
     return dec
 
