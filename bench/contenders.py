@@ -209,10 +209,12 @@ def fastloop_ranges(path: str) -> list[dict]:
     margin = video.info.split_margin_s or SEEK_MARGIN_S  # as fastloop.decode._pipes
     tail = end_margin(video.info.fps, margin)
     out = []
-    for r in video.plan(os.cpu_count() or 1, keyframes=None):
+    plan = video.plan(os.cpu_count() or 1, keyframes=None)
+    for i, r in enumerate(plan):
         early = 0.0 if r.exact else margin
         start = None if r.start_s is None else max(0.0, r.start_s - early)
-        end = None if r.end_s is None else r.end_s + tail
+        late = 0.0 if i + 1 < len(plan) and plan[i + 1].exact else tail
+        end = None if r.end_s is None else r.end_s + late
         out.append({"range": [r.start_s, r.end_s], "decoded": [start, end], "exact": r.exact})
     return out
 

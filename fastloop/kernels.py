@@ -11,8 +11,27 @@ makes the second process start from the cached machine code.
 
 from __future__ import annotations
 
-import numba as nb
+import sys
+
 import numpy as np
+
+from . import util
+
+if util.LEAN_NUMBA and "scipy" not in sys.modules and "numba" not in sys.modules:
+    # numba looks for SciPy's BLAS as it is imported (for np.dot and np.linalg in
+    # jitted code, which these kernels never call); with SciPy installed that import
+    # costs 0.17 s of CPU (scipy.linalg, numpy.f2py), taken from ffmpeg while it
+    # decodes. The command line owns its process and skips it; a library call leaves
+    # the caller's numba as it would be.
+    sys.modules["scipy"] = None  # an import of it now fails: numba goes without BLAS
+    try:
+        import numba as nb
+        import numba.np.arraymath  # makes the check now (numba would, later)
+    finally:
+        if sys.modules.get("scipy", 0) is None:
+            del sys.modules["scipy"]
+else:
+    import numba as nb
 
 _JIT = {"cache": True, "nogil": True}
 

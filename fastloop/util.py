@@ -8,6 +8,9 @@ import os
 import threading
 import unicodedata
 
+#: Set by the command line: :mod:`fastloop.kernels` imports numba without SciPy's BLAS.
+LEAN_NUMBA = False
+
 
 def hms(seconds: float) -> str:
     """Seconds as HH:MM:SS.mmm.

@@ -216,3 +216,26 @@ def test_demo_runs(tmp_path):
 
 def test_cli_group_lists_commands():
     assert {"scan", "buckets", "sweep", "fingerprint", "demo"} <= set(cli.commands)
+
+
+def test_command_line_loads_numba_without_scipy(looped_clip):
+    """numba imports scipy.linalg as it loads, to look for BLAS (0.17 s of CPU taken
+    from ffmpeg); the command line, which owns its process, keeps it out, finds the
+    same loops, and leaves SciPy importable afterwards."""
+    pytest.importorskip("scipy.linalg")
+    code = (
+        "import json, sys\n"
+        "from fastloop.cli import main\n"
+        "try:\n"
+        "    main(['--no-progress', 'scan', '--format', 'json', sys.argv[1]])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy')))\n"
+        "import scipy.linalg.cython_blas\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, looped_clip[0]], capture_output=True, text=True, check=True
+    ).stdout
+    doc, _, loaded = out.rpartition("\n}\n")
+    assert json.loads(loaded) == []
+    assert [o["start_frame"] for lp in json.loads(doc + "}")["loops"] for o in lp["occurrences"]]

@@ -151,11 +151,12 @@ def short_gop_clip(request, long_clip, tmp_path_factory):
     return path
 
 
-def test_range_bounds_on_keyframes_decode_nothing_twice(short_gop_clip):
+def test_range_bounds_on_keyframes_decode_nothing_twice(short_gop_clip, tmp_path):
     """``plan(keyframes=True)`` moves the bound to the keyframe nearest the middle
     (every keyframe known from the packet list, a separate path); the second range
-    then starts exactly on it, decodes no frame before it, and the split decode
-    equals the serial one frame for frame."""
+    then starts exactly on it, decodes no frame before it, the first stops there
+    (``-to`` at the keyframe, nothing read past it), and the split decode equals the
+    serial one frame for frame (B-frames and open GOPs included)."""
     video = Video(short_gop_clip)
     packets = video.packets()
     keys = packets.pts[packets.key] + video.info.start_s
@@ -164,6 +165,9 @@ def test_range_bounds_on_keyframes_decode_nothing_twice(short_gop_clip):
     assert [r.exact for r in plan] == [False, True]
     assert plan[0].end_s == plan[1].start_s != middle
     assert plan[1].start_s == pytest.approx(keys[np.argmin(np.abs(keys - middle))], abs=1e-6)
+    first, _ = dec._pipes(video, 16, plan, str(tmp_path), False, False, None, 1)
+    to = float(first.args[first.args.index("-to") + 1]) + video.info.start_s
+    assert to == pytest.approx(plan[0].end_s, abs=1e-6)
     frames: dict[int, list] = {0: [], 1: []}
     split = dec.decode(video, 16, lambda r, f: frames[r].append(f.copy()), ranges=plan)
     assert split.keep[1].all()  # its first frame is the keyframe: nothing before it

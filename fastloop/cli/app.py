@@ -14,6 +14,7 @@ import threading
 
 import click
 
+from .. import util
 from ..errors import FastloopError
 from ..util import display_path
 
@@ -196,6 +197,7 @@ def main(argv=None) -> None:
     import signal
 
     _return_freed_memory()
+    util.LEAN_NUMBA = True
     debug = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
     run = Run()
 
