@@ -121,6 +121,10 @@ def _warm(hasher: Hasher) -> threading.Event:
 
     def warm() -> None:
         try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
+        try:
             hasher.warm()
         except Exception:
             pass
