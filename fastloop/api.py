@@ -210,6 +210,10 @@ def scan(
     if fp is None:
         if path is None:
             raise TypeError("scan() needs a path or a fingerprint")
+        from .loops import warm
+        from .pipeline import in_background
+
+        in_background(warm)  # the search's code loads while ffmpeg decodes
         fp = fingerprint(
             path,
             hash_size,

@@ -181,6 +181,18 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     return LoopSearch(loops, (a, b, d), proposed)
 
 
+def warm() -> None:
+    """Load the search's kernels (numba's cached machine code, about 0.1 s) by
+    searching a small made-up fingerprint, with the types a real one has: a scan runs
+    this beside the decode, so that the search after it starts at once."""
+    from .hashing import hash_frames
+
+    frames = np.random.default_rng(0).integers(0, 256, (360, 24, 24), dtype=np.uint8)
+    frames[240:320] = frames[40:120]  # a stretch played again: every step runs
+    h, c, d = hash_frames(frames)
+    search(Fingerprint(hashes=h, pts=np.arange(360) / 30.0, contrast=c, hash_size=24, desc=d))
+
+
 def _own_diagonals(ra, rb, rd, votes, reach: int) -> np.ndarray:
     """Which runs stand: a run that overlaps another run on a diagonal at most
     ``reach`` frames away is the same copy seen a few frames off (slow footage, or a
@@ -233,8 +245,10 @@ def _late_cut_pieces(ra, rb, rd, cuts, min_len: int):
         for i, (s, e) in enumerate(itertools.pairwise(bounds)):
             at_cut = i > 0 or i < len(bounds) - 2
             (late if at_cut and e - s < min_len else first).append((s, e, d))
-    pieces = np.array(first + late, dtype=np.int64).reshape(-1, 3)
-    return pieces[:, 0], pieces[:, 1], pieces[:, 2]
+    # three contiguous columns, however many rows: the kernel that takes them is
+    # compiled (and cached) for one array layout only
+    pa, pb, pd = np.array(first + late, dtype=np.int64).reshape(-1, 3).T.copy()
+    return pa, pb, pd
 
 
 def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> list[Loop]:

@@ -1,6 +1,7 @@
 """Loop detection on a ground-truth corpus made by ffmpeg, and properties of the grouping."""
 
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from fastloop.loops import LoopParams, search
 from fastloop.synth import Black, Freeze, Play, Still, copied_frames, make_video, score
 
 from . import reference as ref
-from .conftest import copy_spans
+from .conftest import FPS, copy_spans
 
 
 def _trimmed_plays(k: int, length: int, seed: int) -> list:
@@ -329,3 +330,40 @@ def test_scan_never_decodes_the_video_again(corpus, monkeypatch):
     probes = [c for c in calls if c[-2] == "-i"]
     decodes = [c for c in calls if "rawvideo" in c]
     assert len(probes) == 1 and len(decodes) == 1 and len(calls) == 2, calls
+
+
+def test_warm_loads_every_kernel_a_search_runs(looped_clip, tmp_path):
+    """``loops.warm`` (run beside the decode) searches a made-up fingerprint; the
+    search of a real one that follows, in the same fresh process, must find all its
+    kernels loaded, in the types it calls them with (a kernel given another array
+    layout would be compiled or loaded then, on the scan's time)."""
+    fp_path = str(tmp_path / "fp.npz")
+    fp = fastloop.fingerprint(looped_clip[0])
+    # the clip played twice: many runs, as a long video has
+    Fingerprint(
+        hashes=np.concatenate([fp.hashes, fp.hashes]),
+        pts=np.concatenate([fp.pts, fp.pts + fp.pts[-1] + 1 / FPS]),
+        contrast=np.concatenate([fp.contrast, fp.contrast]),
+        hash_size=fp.hash_size,
+        desc=np.concatenate([fp.desc, fp.desc]),
+    ).save(fp_path)
+    code = (
+        "import sys\n"
+        "from fastloop import kernels, loops\n"
+        "from fastloop.fingerprint import Fingerprint\n"
+        "def sigs():\n"
+        "    return {n: len(getattr(kernels, n).signatures) for n in dir(kernels)\n"
+        "            if hasattr(getattr(kernels, n), 'signatures')}\n"
+        "fp = Fingerprint.load(sys.argv[1])\n"
+        "loops.warm()\n"
+        "before = sigs()\n"
+        "found = loops.search(fp).loops\n"
+        "print(len(found), sum(before.values()))\n"
+        "print(sorted(k for k, v in sigs().items() if v != before[k]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, fp_path], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    loops_found, loaded = map(int, out[0].split())
+    assert loops_found >= 1 and loaded > 10
+    assert out[1] == "[]"
