@@ -189,19 +189,21 @@ def make(clip: dict) -> dict[str, Callable[[], dict | None]]:
 
 
 def fastloop_commands(path: str, folder: str) -> list[list[str]]:
-    """fastloop's ffmpeg command lines for ``path`` (its range plan, one per core,
-    bounds on keyframes where it moves them there), writing frames to stdout, which
-    the caller discards, and timestamps to ``folder``."""
-    from fastloop.decode import _pipes
+    """fastloop's ffmpeg command lines for ``path`` (its range plan: one range per
+    core, two for a long video of tiny frames, bounds on keyframes where it moves them
+    there), writing frames to stdout, which the caller discards, and timestamps to
+    ``folder``."""
+    from fastloop.decode import _pipes, default_workers
     from fastloop.video import Video
 
     video = Video(path)
-    ranges = video.plan(os.cpu_count() or 1, keyframes=None)
+    ranges = video.plan(default_workers(video.info), keyframes=None)
     threads = 1 if len(ranges) > 1 else None
     return [w.args for w in _pipes(video, SIZE, ranges, folder, False, False, None, threads)]
 
 
 def fastloop_ranges(path: str) -> list[dict]:
+    from fastloop.decode import default_workers
     from fastloop.ffmpeg.commands import SEEK_MARGIN_S, end_margin
     from fastloop.video import Video
 
@@ -209,7 +211,7 @@ def fastloop_ranges(path: str) -> list[dict]:
     margin = video.info.split_margin_s or SEEK_MARGIN_S  # as fastloop.decode._pipes
     tail = end_margin(video.info.fps, margin)
     out = []
-    plan = video.plan(os.cpu_count() or 1, keyframes=None)
+    plan = video.plan(default_workers(video.info), keyframes=None)
     for i, r in enumerate(plan):
         early = 0.0 if r.exact else margin
         start = None if r.start_s is None else max(0.0, r.start_s - early)

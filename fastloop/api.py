@@ -59,7 +59,8 @@ def fingerprint(
     progress : callable(done, total), optional
         Called from worker threads after every batch; ``total`` is an estimate.
     workers : int, optional
-        ffmpeg processes to decode with (default: one per core).
+        ffmpeg processes to decode with (default: one per core, two per core for a
+        video of 2 hours or more with frames under 320x240).
     cache : str or PathLike, optional
         A folder for checkpoints (see :mod:`fastloop.checkpoint`): the fingerprint is
         written as it goes, an interrupted call resumes where it stopped, and a

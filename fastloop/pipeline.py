@@ -284,7 +284,9 @@ def _checkpointed(video, hasher, progress, workers, cache, t0, fast) -> Fingerpr
     check_budget(info, hasher)
     _warm(hasher)
     if workers is None:
-        workers = os.cpu_count() or 1
+        from .decode import default_workers
+
+        workers = default_workers(info)
     for attempt in range(2):
         plan = ck.plan(video.plan(workers if attempt == 0 else 1, keyframes=None))
         todo = ck.todo(plan)

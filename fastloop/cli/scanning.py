@@ -62,7 +62,8 @@ from .app import HASH_SIZE, Run, _params, cache_option, cli, pass_ctx
     "--workers",
     type=click.IntRange(1, 256),
     default=None,
-    help="ffmpeg processes decoding in parallel (default: one per core).",
+    help="ffmpeg processes decoding in parallel (default: one per core; two per core "
+    "for a video of 2 hours or more with frames under 320x240).",
 )
 @cache_option
 @click.option(
