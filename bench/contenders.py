@@ -203,20 +203,15 @@ def fastloop_commands(path: str, folder: str) -> list[list[str]]:
 
 
 def fastloop_ranges(path: str) -> list[dict]:
-    from fastloop.decode import default_workers
-    from fastloop.ffmpeg.commands import SEEK_MARGIN_S, end_margin
+    from fastloop.decode import default_workers, read_margins
     from fastloop.video import Video
 
     video = Video(path)
-    margin = video.info.split_margin_s or SEEK_MARGIN_S  # as fastloop.decode._pipes
-    tail = end_margin(video.info.fps, margin)
-    out = []
     plan = video.plan(default_workers(video.info), keyframes=None)
-    for i, r in enumerate(plan):
-        early = 0.0 if r.exact else margin
-        start = None if r.start_s is None else max(0.0, r.start_s - early)
-        late = 0.0 if i + 1 < len(plan) and plan[i + 1].exact else tail
-        end = None if r.end_s is None else r.end_s + late
+    out = []
+    for r, before, after in zip(plan, *read_margins(video.info, plan), strict=True):
+        start = None if r.start_s is None else max(0.0, r.start_s - before)
+        end = None if r.end_s is None else r.end_s + after
         out.append({"range": [r.start_s, r.end_s], "decoded": [start, end], "exact": r.exact})
     return out
 

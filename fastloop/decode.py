@@ -206,6 +206,18 @@ def decode(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def read_margins(info: VideoInfo, ranges: list[Range]) -> tuple[list[float], list[float]]:
+    """Seconds each range's ffmpeg reads before its start and past its end: none
+    where the bound is a keyframe (the seek lands on it; ``-to`` cuts the decoded
+    frames, in presentation order, so those before the keyframe all come out first,
+    open GOP or not), else the seek margin and ``end_margin``'s tail."""
+    margin = info.split_margin_s or ffmpeg.commands.SEEK_MARGIN_S
+    tail = ffmpeg.commands.end_margin(info.fps, margin)
+    early = [0.0 if rng.exact else margin for rng in ranges]
+    late = [0.0 if nxt.exact else tail for nxt in ranges[1:]] + [tail]
+    return early, late
+
+
 def _pipes(
     video: Video, size, ranges, tmp, full_frame, fast, crop, threads
 ) -> list[ffmpeg.FramePipe]:
@@ -223,13 +235,12 @@ def _pipes(
     else:
         frame_bytes = size * size
     loglevel = "level+warning" if log.isEnabledFor(logging.INFO) else "level+error"
-    margin = info.split_margin_s or ffmpeg.commands.SEEK_MARGIN_S
-    tail = ffmpeg.commands.end_margin(info.fps, margin)
     # one decode of small frames (a short clip, a stream that cannot be split): its
     # decoder may use every core, its filters one (measured: 1.29x faster at 128x72,
     # 0.93x at 1080p, where the scaling itself is work)
     small = 0 < info.width * info.height < SMALL_FRAME_PIXELS
     filter_threads = 1 if threads is None and small and not full_frame else None
+    early, late = read_margins(info, ranges)
     work = []
     for r, rng in enumerate(ranges):
         stats = os.path.join(tmp, f"pts{r}.txt")
@@ -246,11 +257,8 @@ def _pipes(
             fast=fast,
             crop=crop,
             origin=info.start_s,
-            margin=0.0 if rng.exact else margin,
-            # a range that ends where the next starts on a keyframe stops there: ``-to``
-            # cuts the decoded frames, in presentation order, so the frames before the
-            # keyframe all come out first, open GOP or not (16 frames less of 1080p)
-            tail=0.0 if r + 1 < len(ranges) and ranges[r + 1].exact else tail,
+            margin=early[r],
+            tail=late[r],
             filter_threads=filter_threads,
         )
         log.info("%s", " ".join(args))
