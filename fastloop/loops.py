@@ -144,8 +144,6 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     >>> [(lp.length_frames, len(lp.occurrences)) for lp in found.loops]
     [(120, 3)]
     """
-    from .kernels import _propose
-
     p = params or LoopParams()
     n = len(fp)
     fps = fp.fps
@@ -155,17 +153,12 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     min_len = frames_for(p.min_length_s, fps)
     piece = piece_frames(fps)
     cells = judge.prepare()
-    a, b, d, spec, dsum = _propose(
+    a, b, d, spec, dsum = judge.propose(
         cells,
         np.ascontiguousarray(fp.hashes),
-        judge.desc,
-        judge.valid,
-        judge.motion,
-        judge.cuts(),
         min(min_len, max(2, n // 2)),
         p.resolved_distance(fp.hash_size),
         p.links,
-        *judge.walk_args(),
     )
     del cells  # 12 bytes a frame, needed by _propose alone: not kept through the rest
     proposed = {"a": a, "b": b, "delta": d, "specific": spec}

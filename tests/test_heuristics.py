@@ -197,6 +197,50 @@ def test_judge_cuts_motion_and_motion_cells_use_its_thresholds():
             assert part[x].tolist() == (sorted(c) if c else [kernels._NO_CELL] * 3), (x, span)
 
 
+def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
+    # a day is judged with its facts in pieces on every core and each key's buckets
+    # grouped on a second core (or only those of the frames left open, once the
+    # first keys have tied a loop's plays): the same motion, cuts, cells and runs as
+    # the serial kernels, whatever ran where
+    clip = ref.smooth_footage(150, 24, seed=21)
+    rng = np.random.default_rng(21)
+    plays = [clip[rng.integers(0, 6) :] for _ in range(8)]  # a loop, trimmed at each cut
+    video = np.concatenate([ref.smooth_footage(90, 24, seed=22), *plays])
+    noisy = np.clip(video.astype(np.int16) + rng.integers(-2, 3, video.shape), 0, 255)
+    h, c, d = hash_frames(noisy.astype(np.uint8))
+    fp = Fingerprint(h, np.arange(len(h)) / 30.0, c, 24, d)
+    calls = {"full": 0, "open": 0}
+
+    def counted(name, fn):
+        def call(*args):
+            calls[name] += 1
+            return fn(*args)
+
+        return call
+
+    monkeypatch.setattr(kernels, "_group_keys", counted("full", kernels._group_keys))
+    monkeypatch.setattr(kernels, "_open_buckets", counted("open", kernels._open_buckets))
+    monkeypatch.setattr(verify_mod, "PARALLEL_FRAMES", 0)
+    monkeypatch.setattr(verify_mod.os, "cpu_count", lambda: 2)
+    p = LoopParams()
+    args = (10, p.resolved_distance(24), p.links)
+    split = Judge.for_fingerprint(fp, p.flat_contrast)
+    cells = split.prepare()
+    runs = split.propose(cells, np.ascontiguousarray(h), *args)
+    serial = Judge.for_fingerprint(fp, p.flat_contrast)
+    np.testing.assert_array_equal(cells, serial.motion_cells())
+    np.testing.assert_array_equal(split.motion, serial.motion)
+    np.testing.assert_array_equal(split.cuts(), serial.cuts())
+    want = kernels._propose(
+        cells, np.ascontiguousarray(h), d, serial.valid, serial.motion, serial.cuts(), *args,
+        *serial.walk_args(),
+    )  # fmt: skip
+    assert len(want[0]) >= 7  # the plays are found
+    for got, expect in zip(runs, want, strict=True):
+        np.testing.assert_array_equal(got, expect)
+    assert calls["full"] >= 1 and calls["open"] >= 1  # both ways of grouping ran
+
+
 def test_hash_distance_to_roots_over_slices():
     # more than 2^16 frames: the method works in slices of 65536
     rng = np.random.default_rng(2)

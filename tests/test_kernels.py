@@ -157,6 +157,73 @@ def test_group_keys_match_group_ids_of_the_key_columns():
             assert count == ecount and ids.dtype == np.int32
 
 
+def _bits(flags):
+    """uint64 bitset of a bool array, as ``_propose_state`` keeps them."""
+    words = np.zeros((len(flags) + 63) // 64, np.uint64)
+    for x in np.flatnonzero(flags):
+        words[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+    return words
+
+
+def test_open_buckets_are_the_buckets_that_hold_an_open_frame():
+    # the seeds of _propose come from buckets with a frame neither tied nor gone; the
+    # restricted grouping must give exactly those, members and order alike
+    rng = np.random.default_rng(6)
+    n = 700  # not a multiple of 64: the last word's spare bits are no frames
+    desc = _random_desc(n=n, cells=16, seed=6)
+    cells = np.empty((n, 3), np.uint16)
+    kernels._motion_cells(desc, np.ones(n, bool), 3, 8, cells)
+    hashes = rng.integers(0, 40, (n, 1)).astype(np.uint64)
+    hashes[rng.random(n) < 0.1] = 0  # no key
+    base = 2 * desc.shape[1] + 1
+    for share in (0.0, 0.01, 0.3, 1.0):
+        tied = rng.random(n) >= share
+        gone = rng.random(n) < 0.05
+        tb, gb = _bits(tied), _bits(gone)
+        assert kernels._open_frames(tb, gb, n) == int((~tied & ~gone).sum())
+        for w, which in ((0, -1), (1, 0), (2, 2)):
+            ids, count = kernels._group_keys(hashes, cells, w, which, base, 16)
+            start, order = kernels._buckets_csr(ids, count)
+            keys = np.array([kernels._key_of(hashes, cells, w, which, base, x) for x in range(n)])
+            want = []
+            for g in range(count):
+                members = order[start[g] : start[g + 1]]
+                if keys[members[0]] != 0 and (~tied[members] & ~gone[members]).any():
+                    want.append(members.tolist())
+            got_start, got_order = kernels._open_buckets(hashes, cells, w, which, base, tb, gb)
+            got = [
+                got_order[got_start[g] : got_start[g + 1]].tolist()
+                for g in range(len(got_start) - 1)
+            ]
+            assert got == want, (share, w)
+            assert (len(want) > 0) == (share > 0.0)
+
+
+def test_motion_and_motion_cells_in_pieces_equal_the_whole():
+    # a day is judged in pieces on several cores: every piece must give what the
+    # whole does, ties between equal changes included (coarse levels)
+    desc = _random_desc(n=300, cells=36, seed=12)
+    coarse = (desc // 8 * 8).astype(np.uint8)
+    valid = np.ones(len(desc), bool)
+    valid[[40, 41, 200]] = False
+    for d in (desc, coarse):
+        whole = np.empty(len(d), np.int64)
+        kernels._motion(d, valid, 4, 3, whole)
+        np.testing.assert_array_equal(whole, ref.motion(d, valid, 4, 3))
+        cells = np.empty((len(d), 3), np.uint16)
+        kernels._motion_cells(d, valid, 4, 8, cells)
+        for x, c in enumerate(ref.motion_cells(d, valid, 4, 8)):
+            assert cells[x].tolist() == (sorted(c) if c else [kernels._NO_CELL] * 3), x
+        for bounds in ([0, 1, 17, 150, 300], [0, 299, 300], [0, 5, 300]):
+            parts = np.full(len(d), -7, np.int64)
+            pc = np.zeros((len(d), 3), np.uint16)
+            for lo, hi in itertools.pairwise(bounds):
+                kernels._motion(d, valid, 4, 3, parts, lo, hi)
+                kernels._motion_cells(d, valid, 4, 8, pc, lo, hi)
+            np.testing.assert_array_equal(parts, whole)
+            np.testing.assert_array_equal(pc, cells)
+
+
 def test_class_steps_match_unique_of_the_step_keys():
     rng = np.random.default_rng(7)
     for m in (1, 5, 40):
