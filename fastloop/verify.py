@@ -103,17 +103,20 @@ class Judge:
         """Per frame, is there a cut between it and the frame before (see
         ``kernels._cuts``)?"""
         if self._cuts is None:
-            from .kernels import _cuts
-
             self._cuts = np.zeros(len(self.valid), np.bool_)
-            if len(self._cuts):
-                _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), self._cuts)
+            self._cut_piece(self._cuts, 0, -1)
         return self._cuts
+
+    def _cut_piece(self, out: np.ndarray, lo: int, hi: int) -> None:
+        from .kernels import _cuts
+
+        if len(out):
+            _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), out, lo, hi)
 
     def prepare(self) -> np.ndarray:
         """The per-frame facts the search starts from, computed on every core (the
-        kernels release the GIL): cuts in one task, motion and the motion cells in
-        pieces of frames. Returns the motion cells."""
+        kernels release the GIL): motion, cuts and the motion cells, each in pieces
+        of frames. Returns the motion cells."""
         n = len(self.valid)
         workers = min(os.cpu_count() or 1, 4)
         if workers < 2 or n < PARALLEL_FRAMES:
@@ -125,18 +128,19 @@ class Judge:
 
         out = np.empty((n, 6), np.uint16)
         motion = np.empty(n, np.int32)
+        cuts = np.zeros(n, np.bool_)
         bounds = np.linspace(0, n, 2 * workers + 1).astype(np.int64)
         pieces = list(itertools.pairwise(bounds.tolist()))
         with ThreadPoolExecutor(workers, thread_name_prefix="fastloop-judge") as pool:
-            tasks = [pool.submit(self.cuts)]
-            tasks += [
+            tasks = [
                 pool.submit(_motion, self.desc, self.valid, self.shift, self.k, motion, lo, hi)
                 for lo, hi in pieces
             ]
+            tasks += [pool.submit(self._cut_piece, cuts, lo, hi) for lo, hi in pieces]
             tasks += [pool.submit(self.motion_cells, out, lo, hi) for lo, hi in pieces]
             for t in tasks:
                 t.result()
-        self._motion = motion
+        self._motion, self._cuts = motion, cuts
         return out
 
     def propose(self, cells: np.ndarray, hashes: np.ndarray, min_gap: int, seed_d: int, links: int):
@@ -257,11 +261,23 @@ class Judge:
         # of k cells of at most 255) fits; the rest run by run
         small = self.k * 255 <= np.iinfo(np.int16).max
         d0 = np.empty(int(length.sum()), np.int16 if small else np.int32)
-        _run_gaps(self.desc, a, b, d, self.k, d0)
+        ends = np.cumsum(length)
+        if len(d0) < PARALLEL_FRAMES or (os.cpu_count() or 1) < 2:
+            _run_gaps(self.desc, a, b, d, self.k, d0)
+        else:
+            # two halves of the runs, each into its own stretch of d0, on two cores
+            h = int(np.searchsorted(ends, ends[-1] // 2)) + 1
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(1, thread_name_prefix="fastloop-gaps") as pool:
+                half = pool.submit(
+                    _run_gaps, self.desc, a[h:], b[h:], d[h:], self.k, d0[ends[h - 1] :]
+                )
+                _run_gaps(self.desc, a[:h], b[:h], d[:h], self.k, d0[: ends[h - 1]])
+                half.result()
         floor = self.levels(FLOOR)
         noise = max(float(np.median(d0)), floor)
         out = np.empty(len(a), bool)
-        ends = np.cumsum(length)
         motion = self.motion
         for i, (lo, hi) in enumerate(zip((ends - length).tolist(), ends.tolist(), strict=True)):
             x = np.arange(a[i], b[i])

@@ -200,8 +200,8 @@ def test_judge_cuts_motion_and_motion_cells_use_its_thresholds():
 def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     # a day is judged with its facts in pieces on every core and each key's buckets
     # grouped on a second core (or only those of the frames left open, once the
-    # first keys have tied a loop's plays): the same motion, cuts, cells and runs as
-    # the serial kernels, whatever ran where
+    # first keys have tied a loop's plays): the same motion, cuts, cells, runs and
+    # verdicts as the serial kernels, whatever ran where
     clip = ref.smooth_footage(150, 24, seed=21)
     rng = np.random.default_rng(21)
     plays = [clip[rng.integers(0, 6) :] for _ in range(8)]  # a loop, trimmed at each cut
@@ -209,6 +209,18 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     noisy = np.clip(video.astype(np.int16) + rng.integers(-2, 3, video.shape), 0, 255)
     h, c, d = hash_frames(noisy.astype(np.uint8))
     fp = Fingerprint(h, np.arange(len(h)) / 30.0, c, 24, d)
+    p = LoopParams()
+    args = (10, p.resolved_distance(24), p.links)
+    # the serial kernels first (numba compiles them with the real functions)
+    serial = Judge.for_fingerprint(fp, p.flat_contrast)
+    cells = serial.motion_cells()
+    want = kernels._propose(
+        cells, np.ascontiguousarray(h), d, serial.valid, serial.motion, serial.cuts(), *args,
+        *serial.walk_args(),
+    )  # fmt: skip
+    assert len(want[0]) >= 7  # the plays are found
+    cleared = serial.clear_copies(*want[:3])
+    assert cleared.any()
     calls = {"full": 0, "open": 0}
 
     def counted(name, fn):
@@ -222,23 +234,16 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     monkeypatch.setattr(kernels, "_open_buckets", counted("open", kernels._open_buckets))
     monkeypatch.setattr(verify_mod, "PARALLEL_FRAMES", 0)
     monkeypatch.setattr(verify_mod.os, "cpu_count", lambda: 2)
-    p = LoopParams()
-    args = (10, p.resolved_distance(24), p.links)
     split = Judge.for_fingerprint(fp, p.flat_contrast)
-    cells = split.prepare()
-    runs = split.propose(cells, np.ascontiguousarray(h), *args)
-    serial = Judge.for_fingerprint(fp, p.flat_contrast)
-    np.testing.assert_array_equal(cells, serial.motion_cells())
+    np.testing.assert_array_equal(split.prepare(), cells)
     np.testing.assert_array_equal(split.motion, serial.motion)
     np.testing.assert_array_equal(split.cuts(), serial.cuts())
-    want = kernels._propose(
-        cells, np.ascontiguousarray(h), d, serial.valid, serial.motion, serial.cuts(), *args,
-        *serial.walk_args(),
-    )  # fmt: skip
-    assert len(want[0]) >= 7  # the plays are found
+    runs = split.propose(cells, np.ascontiguousarray(h), *args)
     for got, expect in zip(runs, want, strict=True):
         np.testing.assert_array_equal(got, expect)
     assert calls["full"] >= 1 and calls["open"] >= 1  # both ways of grouping ran
+    # the gaps of the runs' pairs, in two halves on two cores
+    np.testing.assert_array_equal(split.clear_copies(*want[:3]), cleared)
 
 
 def test_hash_distance_to_roots_over_slices():

@@ -199,7 +199,7 @@ def test_open_buckets_are_the_buckets_that_hold_an_open_frame():
             assert (len(want) > 0) == (share > 0.0)
 
 
-def test_motion_and_motion_cells_in_pieces_equal_the_whole():
+def test_motion_cells_and_cuts_in_pieces_equal_the_whole():
     # a day is judged in pieces on several cores: every piece must give what the
     # whole does, ties between equal changes included (coarse levels)
     desc = _random_desc(n=300, cells=36, seed=12)
@@ -214,14 +214,21 @@ def test_motion_and_motion_cells_in_pieces_equal_the_whole():
         kernels._motion_cells(d, valid, 4, 8, cells)
         for x, c in enumerate(ref.motion_cells(d, valid, 4, 8)):
             assert cells[x].tolist() == (sorted(c) if c else [kernels._NO_CELL] * 3), x
-        for bounds in ([0, 1, 17, 150, 300], [0, 299, 300], [0, 5, 300]):
+        cuts = np.zeros(len(d), bool)
+        kernels._cuts(d, valid, 3, 40, cuts)
+        np.testing.assert_array_equal(cuts, ref.cuts(d, valid, 3, 40))
+        assert 0 < cuts.sum() < len(d) - 10  # cuts and not
+        for bounds in ([0, 1, 17, 150, 300], [0, 299, 300], [0, 5, 41, 42, 300]):
             parts = np.full(len(d), -7, np.int64)
             pc = np.zeros((len(d), 3), np.uint16)
+            pcuts = np.ones(len(d), bool)
             for lo, hi in itertools.pairwise(bounds):
                 kernels._motion(d, valid, 4, 3, parts, lo, hi)
                 kernels._motion_cells(d, valid, 4, 8, pc, lo, hi)
+                kernels._cuts(d, valid, 3, 40, pcuts, lo, hi)
             np.testing.assert_array_equal(parts, whole)
             np.testing.assert_array_equal(pc, cells)
+            np.testing.assert_array_equal(pcuts, cuts)
 
 
 def test_class_steps_match_unique_of_the_step_keys():
@@ -328,6 +335,20 @@ def test_gap_and_motion_match_reference():
     out = np.empty(len(desc), np.int64)
     kernels._motion(desc, valid, 6, 6, out)
     np.testing.assert_array_equal(out, ref.motion(desc, valid, 6, 6))
+
+
+def test_gap_at_least_is_the_gap_compared():
+    # the judge asks whether a neighbour is at least t away, mostly without the gap;
+    # every threshold from below zero to above any gap, ties at the k-th level too
+    desc = _random_desc()
+    coarse = (desc // 16 * 16).astype(np.uint8)
+    top = np.zeros(desc.shape[1], np.uint8)
+    for d in (desc, coarse):
+        for k in (1, 6, d.shape[1]):
+            for x, y in [(0, 1), (3, 90), (50, 50), (10, 119), (7, 8)]:
+                g = ref.gap(d, x, y, k)
+                for t in sorted({-5, 0, 1, g - 1, g, g + 1, g // 2, 2 * g + 3, 255 * k + 1}):
+                    assert kernels._gap_at_least(d, x, y, k, top, t) == (g >= t), (k, x, y, t)
 
 
 def test_motion_keys_match_the_three_strongest_cells():
