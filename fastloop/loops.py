@@ -135,7 +135,9 @@ def end_time(fp: Fingerprint, frame: int) -> float:
     return float(fp.pts[-1]) + step if n else 0.0
 
 
-def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
+def search(
+    fp: Fingerprint, params: LoopParams | None = None, *, parallel_from: int | None = None
+) -> LoopSearch:
     """Find the loops of a fingerprint; see the module docstring for the method.
 
     Examples
@@ -149,7 +151,7 @@ def search(fp: Fingerprint, params: LoopParams | None = None) -> LoopSearch:
     fps = fp.fps
     if n < 4:
         return LoopSearch([])
-    judge = Judge.for_fingerprint(fp, p.flat_contrast)
+    judge = Judge.for_fingerprint(fp, p.flat_contrast, parallel_from)
     min_len = frames_for(p.min_length_s, fps)
     piece = piece_frames(fps)
     cells = judge.prepare()
@@ -183,7 +185,14 @@ def warm() -> None:
     frames = np.random.default_rng(0).integers(0, 256, (360, 24, 24), dtype=np.uint8)
     frames[240:320] = frames[40:120]  # a stretch played again: every step runs
     h, c, d = hash_frames(frames)
-    search(Fingerprint(hashes=h, pts=np.arange(360) / 30.0, contrast=c, hash_size=24, desc=d))
+    fp = Fingerprint(hashes=h, pts=np.arange(360) / 30.0, contrast=c, hash_size=24, desc=d)
+    search(fp)
+    # the paths of a long video, where work is shared among the cores: a clip played
+    # six times (after the first key, few frames are left open)
+    looped = np.tile(frames[:60], (6, 1, 1))
+    h, c, d = hash_frames(looped)
+    fp = Fingerprint(hashes=h, pts=np.arange(360) / 30.0, contrast=c, hash_size=24, desc=d)
+    search(fp, parallel_from=0)
 
 
 def _own_diagonals(ra, rb, rd, votes, reach: int) -> np.ndarray:

@@ -64,9 +64,12 @@ class Judge:
     fps: float
     _motion: np.ndarray | None = None
     _cuts: np.ndarray | None = None
+    #: work of this many frames or more is shared among the cores (None:
+    #: PARALLEL_FRAMES; 0 makes a small search take the day's paths, to load them)
+    parallel_from: int | None = None
 
     @classmethod
-    def for_fingerprint(cls, fp, flat_contrast: int) -> Judge:
+    def for_fingerprint(cls, fp, flat_contrast: int, parallel_from: int | None = None) -> Judge:
         cells = fp.desc.shape[1]
         fps = fp.fps
         return cls(
@@ -75,7 +78,13 @@ class Judge:
             shift=shift_frames(fps),
             k=worst_cells(cells),
             fps=fps,
+            parallel_from=parallel_from,
         )
+
+    def _shared(self, n: int) -> bool:
+        """Is work over ``n`` frames (or pairs) shared among the cores?"""
+        least = PARALLEL_FRAMES if self.parallel_from is None else self.parallel_from
+        return (os.cpu_count() or 1) >= 2 and n >= least
 
     @property
     def reach(self) -> int:
@@ -119,7 +128,7 @@ class Judge:
         of frames. Returns the motion cells."""
         n = len(self.valid)
         workers = min(os.cpu_count() or 1, 4)
-        if workers < 2 or n < PARALLEL_FRAMES:
+        if not self._shared(n):
             self.motion, self.cuts()
             return self.motion_cells()
         from concurrent.futures import ThreadPoolExecutor
@@ -163,7 +172,7 @@ class Judge:
 
         tail = (min_gap, seed_d, links, *self.walk_args())
         n = len(self.valid)
-        if (os.cpu_count() or 1) < 2 or n < PARALLEL_FRAMES:
+        if not self._shared(n):
             return _propose(cells, hashes, self.desc, self.valid, self.motion, self.cuts(), *tail)
         from concurrent.futures import ThreadPoolExecutor
 
@@ -262,7 +271,7 @@ class Judge:
         small = self.k * 255 <= np.iinfo(np.int16).max
         d0 = np.empty(int(length.sum()), np.int16 if small else np.int32)
         ends = np.cumsum(length)
-        if len(d0) < PARALLEL_FRAMES or (os.cpu_count() or 1) < 2:
+        if not self._shared(len(d0)):
             _run_gaps(self.desc, a, b, d, self.k, d0)
         else:
             # two halves of the runs, each into its own stretch of d0, on two cores

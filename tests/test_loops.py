@@ -333,10 +333,11 @@ def test_scan_never_decodes_the_video_again(corpus, monkeypatch):
 
 
 def test_warm_loads_every_kernel_a_search_runs(looped_clip, tmp_path):
-    """``loops.warm`` (run beside the decode) searches a made-up fingerprint; the
+    """``loops.warm`` (run beside the decode) searches made-up fingerprints; the
     search of a real one that follows, in the same fresh process, must find all its
     kernels loaded, in the types it calls them with (a kernel given another array
-    layout would be compiled or loaded then, on the scan's time)."""
+    layout would be compiled or loaded then, on the scan's time), on the paths of a
+    short video and on those of a long one, where the work is shared among cores."""
     fp_path = str(tmp_path / "fp.npz")
     fp = fastloop.fingerprint(looped_clip[0])
     # the clip played twice: many runs, as a long video has
@@ -358,12 +359,13 @@ def test_warm_loads_every_kernel_a_search_runs(looped_clip, tmp_path):
         "loops.warm()\n"
         "before = sigs()\n"
         "found = loops.search(fp).loops\n"
-        "print(len(found), sum(before.values()))\n"
+        "shared = loops.search(fp, parallel_from=0).loops\n"  # a long video's paths
+        "print(len(found), sum(before.values()), len(shared))\n"
         "print(sorted(k for k, v in sigs().items() if v != before[k]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, fp_path], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    loops_found, loaded = map(int, out[0].split())
-    assert loops_found >= 1 and loaded > 10
+    loops_found, loaded, shared = map(int, out[0].split())
+    assert loops_found >= 1 and loaded > 10 and shared == loops_found
     assert out[1] == "[]"
