@@ -420,7 +420,7 @@ def _gap(desc, x, y, k, top):
     return np.int64(over) + np.int64(k) * np.int64(lo)
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def _gap_at_least(desc, x, y, k, top, t):
     """``_gap(desc, x, y, k, top) >= t``, mostly without the gap: when ``k`` cells
     differ by ``t / k`` or more, their sum alone reaches ``t``. A judge asks this of
@@ -481,7 +481,7 @@ def _motion(desc, valid, shift, k, out, lo=0, hi=-1):
             out[x] = best
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0=-1, ladder=True):
     """Compare frame x with its candidate partner y on the gray descriptor (``d0``:
     their gap when the caller has it already; ``ladder``: check the frames nearer y,
@@ -552,7 +552,7 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, 
     return d0, 0
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
     """Is x closer, by ``margin``, to a frame one or two beside y than to y? Then the
     pair is a frame or two off: slow footage agrees with its copy a frame or two off
@@ -924,8 +924,9 @@ def _propose_key(
                 # ``seed_ratio10 / 10`` times farther (a copy has many such
                 # frames; a pair a few frames off next to a cut has none)
                 d0, state = _judge(
-                    desc, valid, p, m, shift, k, top, agree, seed_ratio10, floor, min_motion
-                )
+                    desc, valid, p, m, shift, k, top, agree, seed_ratio10, floor, min_motion,
+                    -1, True,
+                )  # fmt: skip
                 if state != 2 or d0 > agree or not (valid[p + 1] and valid[m + 1]):
                     continue
                 if cuts[p + 1] and cuts[m + 1]:
@@ -935,8 +936,9 @@ def _propose_key(
                 if _off_diagonal(desc, valid, p, m, d0, k, top, 0):
                     continue
                 _d1, state1 = _judge(
-                    desc, valid, p + 1, m + 1, shift, k, top, agree, ratio10, floor, min_motion
-                )
+                    desc, valid, p + 1, m + 1, shift, k, top, agree, ratio10, floor, min_motion,
+                    -1, True,
+                )  # fmt: skip
                 if state1 == 0:
                     continue
                 # walk forward, then backward from the seed
