@@ -599,7 +599,7 @@ def _walk(
     right after both pictures jump at once (a cut on both sides), within 2 times.
     Returns (end offset, specific frames, sum of d0 over them).
 
-    (Longer than most functions, as :func:`_propose` is: one loop whose state lives
+    (Longer than most functions, as :func:`_propose_key` is: one loop whose state lives
     in locals; split up, every piece would take the same dozen arrays and thresholds,
     and numba's on-disk cache does not see an edit to a callee in another function's
     cache entry.)
