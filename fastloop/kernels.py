@@ -47,7 +47,7 @@ _SCALES = (1, 2, 4)
 #: A frame covered by this many runs seeds no more: union-find joins the rest of its
 #: copies through them (two, so that one look-alike run cannot block a true one).
 _ENOUGH = 3
-#: ``_propose`` groups only the buckets of open frames when at most 1 in this many is.
+#: A key's table holds only the buckets of open frames when at most 1 in this many is.
 _OPEN_SHARE = 8
 #: A specific pair in a run may differ by at most this many times the run's mean gap.
 _EXCESS = 3
@@ -206,7 +206,7 @@ def _group_ids(keys, initial_capacity):
 
 @nb.njit(inline="always")
 def _key_of(hashes, sub, w, which, base, i):
-    """Key of frame i in ``_propose``'s bucket table ``w``: word w of its hash where
+    """Key of frame i in ``_propose_key``'s bucket table ``w``: word w of its hash where
     ``which`` < 0, else motion key ``which`` of the cells ``sub`` (``_motion_key``)."""
     if which < 0:
         return hashes[i, w]
@@ -358,7 +358,7 @@ def _open_buckets(hashes, sub, w, which, base, tied, gone):
 @nb.njit(**_JIT)
 def _buckets_csr(ids, ngroups):
     """Counting sort of ``ids``: members of group g are ``order[start[g]:start[g+1]]``,
-    in increasing row order. Both are int32 (n < 2^31): ``_propose`` sorts a day of
+    in increasing row order. Both are int32 (n < 2^31): the proposals sort a day of
     frames once per key, and int64 would double these transients."""
     start = np.zeros(ngroups + 1, np.int32)
     for i in range(ids.shape[0]):
@@ -710,83 +710,6 @@ def _walk(
 
 
 @nb.njit(**_JIT)
-def _propose(
-    cells,
-    hashes,
-    desc,
-    valid,
-    motion,
-    cuts,
-    min_gap,
-    seed_d,
-    links,
-    shift,
-    k,
-    agree,
-    ratio10,
-    floor,
-    min_motion,
-    max_miss,
-    max_static,
-    max_neutral,
-    seed_ratio10,
-):
-    """Diagonal runs of copied frames, without all-pairs work.
-
-    Seeds come from exact keys: every word of ``hashes`` and every key of ``cells``
-    (uint16[n, 3 * spans] from ``_motion_cells``, four keys a span, see
-    ``_motion_key``; 0 = no key) is a bucket table, and within a bucket (members in time
-    order) each moving frame is paired with the ``links`` next members at least
-    ``min_gap`` frames after it (a clip looped k times links each play to the next
-    ones) and ``links`` more drawn at random among the later ones while no run covers
-    it yet (a copy far away in a bucket crowded by a still view is hit by some of its
-    many frames), so a bucket of
-    100,000 frames costs 100,000 * 2 * links checks, not 10^10, and a clip played k
-    times costs about k * links runs, not k^2. A pair seeds when its hashes are within
-    ``seed_d`` bits, no run found before covers it, and it and the next pair are
-    specific in time on the gray descriptor (see ``_judge``), the first by
-    ``seed_ratio10``. A seed is walked both ways (see ``_walk``) into a run
-    ``[a, b)`` on diagonal ``delta``: frames ``a..b-1`` show ``a+delta..``.
-
-    Returns arrays (a, b, delta, specific frames, d0 sum over them).
-
-    One key after the other: ``loops`` runs the same steps with each key's buckets
-    grouped on another core while the one before is walked.
-    """
-    nwords = hashes.shape[1]
-    nkeys = nwords + 4 * (cells.shape[1] // 3)  # the hash's words are keys too
-    base = 2 * desc.shape[1] + 1
-    state = _propose_state(valid, motion, min_motion)
-    runs = np.empty((1024, 5), np.int64)
-    nruns = 0
-    for w in range(nkeys):
-        which, sub = _key_source(cells, nwords, w)
-        if _few_open(state[2], state[3], desc.shape[0]):
-            start, order = _open_buckets(hashes, sub, w, which, base, state[2], state[3])
-        else:
-            # the table grows as needed: a looped video has few distinct keys, and a
-            # small table stays in cache
-            ids, ngroups = _group_keys(hashes, sub, w, which, base, 4096)
-            start, order = _buckets_csr(ids, ngroups)
-        runs, nruns = _propose_key(
-            start, order, hashes, sub, w, which, nkeys, desc, valid, cuts, state, runs, nruns,
-            min_gap, seed_d, links, shift, k, agree, ratio10, floor, min_motion, max_miss,
-            max_static, max_neutral, seed_ratio10,
-        )  # fmt: skip
-    out = np.ascontiguousarray(runs[:nruns].T)
-    return out[0], out[1], out[2], out[3], out[4]
-
-
-@nb.njit(inline="always")
-def _key_source(cells, nwords, w):
-    """Key ``w`` of ``_propose``: word w of the hash (which = -1), else motion key
-    ``which`` of a span of cells. Returns (which, the span's three columns)."""
-    which = -1 if w < nwords else (w - nwords) % 4
-    span = 3 * ((w - nwords) // 4) if w >= nwords else 0
-    return which, cells[:, span : span + 3]
-
-
-@nb.njit(**_JIT)
 def _propose_state(valid, motion, min_motion):
     """What ``_propose_key`` keeps from one key to the next, per frame: how many runs
     cover it on either side, counted up to _ENOUGH (all that is ever asked of it: one
@@ -838,12 +761,30 @@ def _propose_key(
     max_neutral,
     seed_ratio10,
 ):
-    """The seeds and runs of one key of ``_propose`` (its buckets ``start``, ``order``
-    from ``_buckets_csr``), appended to ``runs`` (int64[:, 5]: a, b, delta, specific
-    frames, d0 sum; its first ``nruns`` rows used), which grows as needed. Returns
-    (runs, nruns). The keys must come in order: each one's seeds depend on the runs
-    found before. A caller may group the next key's buckets meanwhile (this releases
-    the GIL).
+    """Diagonal runs of copied frames, without all-pairs work: the seeds and runs of
+    one key (``Judge.propose`` takes the keys in order: each one's seeds depend on the
+    runs found before, and it may group the next key's buckets meanwhile, as this
+    releases the GIL).
+
+    Seeds come from exact keys: every word of ``hashes`` and every key of the motion
+    cells (uint16[n, 3 * spans] from ``_motion_cells``, four keys a span, see
+    ``_motion_key``; 0 = no key; ``sub``: the span's columns) is a bucket table
+    (``start``, ``order`` from ``_buckets_csr`` or ``_open_buckets``), and within a
+    bucket (members in time order) each moving frame is paired with the ``links``
+    next members at least ``min_gap`` frames after it (a clip looped k times links
+    each play to the next ones) and ``links`` more drawn at random among the later
+    ones while no run covers it yet (a copy far away in a bucket crowded by a still
+    view is hit by some of its many frames), so a bucket of 100,000 frames costs
+    100,000 * 2 * links checks, not 10^10, and a clip played k times costs about
+    k * links runs, not k^2. A pair seeds when its hashes are within ``seed_d`` bits,
+    no run found before covers it, and it and the next pair are specific in time on
+    the gray descriptor (see ``_judge``), the first by ``seed_ratio10``. A seed is
+    walked both ways (see ``_walk``) into a run ``[a, b)`` on diagonal ``delta``:
+    frames ``a..b-1`` show ``a+delta..``.
+
+    Appends the runs to ``runs`` (int64[:, 5]: a, b, delta, specific frames, d0 sum
+    over them; its first ``nruns`` rows used), which grows as needed, and to the
+    per-frame ``state`` (``_propose_state``). Returns (runs, nruns).
 
     (Longer than most functions: the bucket loop, the seed checks and the run
     bookkeeping share their state in locals, which numba keeps in registers; a
@@ -1085,7 +1026,7 @@ def _motion_key(cells, x, which, base):
 @nb.njit(**_JIT)
 def _motion_keys(cells, base, out):
     """All keys of ``_motion_cells`` output (uint64[n, 4 * spans]): what the bucket
-    tables of ``_propose`` see, spelled out for tests."""
+    tables of ``_propose_key`` see, spelled out for tests."""
     spans = cells.shape[1] // 3
     for x in range(cells.shape[0]):
         for s in range(spans):

@@ -162,7 +162,7 @@ def search(
         p.resolved_distance(fp.hash_size),
         p.links,
     )
-    del cells  # 12 bytes a frame, needed by _propose alone: not kept through the rest
+    del cells  # 12 bytes a frame, needed by the proposals alone: not kept through the rest
     proposed = {"a": a, "b": b, "delta": d, "specific": spec}
     length = b - a
     ok = (length >= piece) & (spec >= np.maximum(MIN_SPECIFIC, SPECIFIC_SHARE * length))

@@ -153,35 +153,35 @@ class Judge:
         return out
 
     def propose(self, cells: np.ndarray, hashes: np.ndarray, min_gap: int, seed_d: int, links: int):
-        """The runs ``kernels._propose`` finds from the bucket tables of ``hashes`` and
-        ``cells`` (:meth:`prepare`): arrays (a, b, delta, specific frames, d0 sum).
+        """Diagonal runs of copied frames seeded by the bucket tables of ``hashes`` and
+        ``cells`` (:meth:`prepare`), key after key (see ``kernels._propose_key``):
+        arrays (a, b, delta, specific frames, d0 sum).
 
-        The same steps, key after key, but on a long video each key's buckets are
+        Once few frames are left open (not yet tied to enough places), a key's table
+        holds only the buckets of open frames (``kernels._open_buckets``), the only
+        ones a key still seeds from. On a long video each key's whole table is
         grouped on a second core while the key before is walked: the grouping is a
         third of the work on a looped day (1.2 of 3.7 s), and its result is the same
         whoever computes it."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from .kernels import (
             _buckets_csr,
             _few_open,
             _group_keys,
             _open_buckets,
-            _propose,
             _propose_key,
             _propose_state,
         )
 
         tail = (min_gap, seed_d, links, *self.walk_args())
         n = len(self.valid)
-        if not self._shared(n):
-            return _propose(cells, hashes, self.desc, self.valid, self.motion, self.cuts(), *tail)
-        from concurrent.futures import ThreadPoolExecutor
-
         nwords = hashes.shape[1]
-        nkeys = nwords + 4 * (cells.shape[1] // 3)
+        nkeys = nwords + 4 * (cells.shape[1] // 3)  # the hash's words are keys too
         base = 2 * self.desc.shape[1] + 1
 
         def source(w: int) -> tuple[int, np.ndarray]:
-            # as kernels._key_source: word w of the hash, else a motion key of a span
+            # key w: word w of the hash (-1), else motion key ``which`` of a span
             if w < nwords:
                 return -1, cells[:, 0:3]
             span = 3 * ((w - nwords) // 4)
@@ -189,6 +189,8 @@ class Judge:
 
         def buckets(w: int) -> tuple[np.ndarray, np.ndarray]:
             which, sub = source(w)
+            # the table grows as needed: a looped video has few distinct keys, and a
+            # small table stays in cache
             ids, ngroups = _group_keys(hashes, sub, w, which, base, 4096)
             return _buckets_csr(ids, ngroups)
 
@@ -197,13 +199,14 @@ class Judge:
         cuts = self.cuts()
         runs = np.empty((1024, 5), np.int64)
         nruns = 0
+        shared = self._shared(n)
         with ThreadPoolExecutor(1, thread_name_prefix="fastloop-keys") as pool:
             ahead = None
             for w in range(nkeys):
                 which, sub = source(w)
                 if _few_open(tied, gone, n):
-                    # as _propose: the buckets of the few open frames, here and now
-                    # (they depend on the runs of the keys before)
+                    # the buckets of the few open frames, here and now (they depend
+                    # on the runs of the keys before)
                     if ahead is not None:
                         ahead.cancel()
                     ahead = None
@@ -212,7 +215,7 @@ class Judge:
                     start, order = ahead.result() if ahead is not None else buckets(w)
                     # the next key's whole table on the other core during this walk
                     # (not used if this walk leaves few frames open)
-                    ahead = pool.submit(buckets, w + 1) if w + 1 < nkeys else None
+                    ahead = pool.submit(buckets, w + 1) if shared and w + 1 < nkeys else None
                 runs, nruns = _propose_key(
                     start, order, hashes, sub, w, which, nkeys, self.desc, self.valid, cuts,
                     state, runs, nruns, *tail,
@@ -224,7 +227,7 @@ class Judge:
     def motion_cells(self, out: np.ndarray | None = None, lo: int = 0, hi: int = -1) -> np.ndarray:
         """uint16[n, 6]: where each frame moves (see ``kernels._motion_cells``), since
         ``shift`` frames before and since ``reach`` frames before (a hand that moves
-        a few levels in 0.2 s moves tens of levels in 0.8 s); ``_propose`` makes its
+        a few levels in 0.2 s moves tens of levels in 0.8 s); ``_propose_key`` makes its
         keys of them. ``lo``, ``hi``: fill only those frames of ``out``."""
         from .kernels import _motion_cells
 
@@ -236,7 +239,7 @@ class Judge:
         return out
 
     def walk_args(self) -> tuple:
-        """The thresholds ``kernels._propose`` takes after ``links``, in order."""
+        """The thresholds ``kernels._propose_key`` takes after ``links``, in order."""
         return (
             self.shift,
             self.k,

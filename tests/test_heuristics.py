@@ -152,7 +152,7 @@ def test_judge_gaps_match_numpy():
 
 def test_walk_args_are_propose_parameters_in_order(monkeypatch):
     # every threshold distinct (none of them equals another by accident), then
-    # matched by name with the parameters of _propose that follow ``links``
+    # matched by name with the parameters of _propose_key that follow ``links``
     monkeypatch.setattr(verify_mod, "FLOOR", 1.5)
     monkeypatch.setattr(verify_mod, "MAX_NEUTRAL_S", 3.0)
     fps, k = 50.0, 9
@@ -170,7 +170,7 @@ def test_walk_args_are_propose_parameters_in_order(monkeypatch):
         "seed_ratio10": round(RUN_RATIO * 10),
     }
     assert len(set(list(expect.values())[1:])) == len(expect) - 1
-    names = list(inspect.signature(kernels._propose.py_func).parameters)
+    names = list(inspect.signature(kernels._propose_key.py_func).parameters)
     after = names[names.index("links") + 1 :]
     assert dict(zip(after, judge.walk_args(), strict=True)) == expect
 
@@ -201,7 +201,7 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     # a day is judged with its facts in pieces on every core and each key's buckets
     # grouped on a second core (or only those of the frames left open, once the
     # first keys have tied a loop's plays): the same motion, cuts, cells, runs and
-    # verdicts as the serial kernels, whatever ran where
+    # verdicts as on one core, whatever ran where
     clip = ref.smooth_footage(150, 24, seed=21)
     rng = np.random.default_rng(21)
     plays = [clip[rng.integers(0, 6) :] for _ in range(8)]  # a loop, trimmed at each cut
@@ -211,13 +211,10 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     fp = Fingerprint(h, np.arange(len(h)) / 30.0, c, 24, d)
     p = LoopParams()
     args = (10, p.resolved_distance(24), p.links)
-    # the serial kernels first (numba compiles them with the real functions)
+    # one core first (numba compiles the kernels with the real functions)
     serial = Judge.for_fingerprint(fp, p.flat_contrast)
     cells = serial.motion_cells()
-    want = kernels._propose(
-        cells, np.ascontiguousarray(h), d, serial.valid, serial.motion, serial.cuts(), *args,
-        *serial.walk_args(),
-    )  # fmt: skip
+    want = serial.propose(cells, np.ascontiguousarray(h), *args)
     assert len(want[0]) >= 7  # the plays are found
     cleared = serial.clear_copies(*want[:3])
     assert cleared.any()
@@ -523,7 +520,7 @@ def test_search_keeps_runs_long_and_specific_enough(monkeypatch):
     b = np.array([r[1] for r in runs], np.int64)
     spec = np.array([r[2] for r in runs], np.int64)
     d = np.full(len(runs), 50, np.int64)
-    monkeypatch.setattr(kernels, "_propose", lambda *args: (a, b, d, spec, spec * 6))
+    monkeypatch.setattr(Judge, "propose", lambda *args: (a, b, d, spec, spec * 6))
     judged = []
 
     def spy(self, ra, rb, rd):

@@ -125,7 +125,7 @@ def test_buckets_csr_is_a_stable_counting_sort():
         ids, count = kernels._group_ids(np.ascontiguousarray(keys, np.uint64), 16)
         assert ids.dtype == np.int32
         start, order = kernels._buckets_csr(ids, count)
-        # int32 (half of int64: _propose sorts a day of frames once per key)
+        # int32 (half of int64: the proposals sort a day of frames once per key)
         assert start.dtype == np.int32 and order.dtype == np.int32
         expect = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=count))))
         np.testing.assert_array_equal(start, expect)
@@ -135,7 +135,7 @@ def test_buckets_csr_is_a_stable_counting_sort():
 
 
 def test_group_keys_match_group_ids_of_the_key_columns():
-    # _propose groups each key column without storing it: hash words and motion keys
+    # the proposals group each key column without storing it: hash words and motion keys
     rng = np.random.default_rng(5)
     desc = _random_desc(n=400, cells=16, seed=5)  # keys repeated, distinct, and none (0)
     valid = np.ones(len(desc), bool)
@@ -166,7 +166,7 @@ def _bits(flags):
 
 
 def test_open_buckets_are_the_buckets_that_hold_an_open_frame():
-    # the seeds of _propose come from buckets with a frame neither tied nor gone; the
+    # the seeds of _propose_key come from buckets with a frame neither tied nor gone; the
     # restricted grouping must give exactly those, members and order alike
     rng = np.random.default_rng(6)
     n = 700  # not a multiple of 64: the last word's spare bits are no frames
