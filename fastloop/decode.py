@@ -28,6 +28,7 @@ import numpy as np
 from . import ffmpeg
 from .errors import DecodeError, FastloopError, InputError
 from .ffmpeg.banner import VideoInfo
+from .ffmpeg.commands import tile_frames
 from .settings import FAST_MAX_GAP
 from .util import hms
 from .video import Range, Video
@@ -167,7 +168,7 @@ def decode(
     tmp = tempfile.mkdtemp(prefix="fastloop-")
     if threads is None and len(ranges) > 1:
         threads = 1
-    work = _pipes(video, size, ranges, tmp, full_frame, fast, crop, threads)
+    work = _pipes(video, size, ranges, tmp, full_frame, fast, crop, threads, on_start is not None)
     stop = threading.Event()
     try:
         for w in work:
@@ -219,9 +220,11 @@ def read_margins(info: VideoInfo, ranges: list[Range]) -> tuple[list[float], lis
 
 
 def _pipes(
-    video: Video, size, ranges, tmp, full_frame, fast, crop, threads
+    video: Video, size, ranges, tmp, full_frame, fast, crop, threads, live=False
 ) -> list[ffmpeg.FramePipe]:
-    """One ffmpeg (not started yet) per range, its timestamps and log in ``tmp``."""
+    """One ffmpeg (not started yet) per range, its timestamps and log in ``tmp``
+    (``live``: written as they come, for a caller that reads them during the decode).
+    Scaled frames travel tiled (:func:`~fastloop.ffmpeg.commands.tile_frames`)."""
     info = video.info
     if full_frame:
         if info.width <= 0 or info.height <= 0:
@@ -234,6 +237,7 @@ def _pipes(
         frame_bytes = info.width * info.height
     else:
         frame_bytes = size * size
+    tile = 1 if full_frame else tile_frames(frame_bytes)
     loglevel = "level+warning" if log.isEnabledFor(logging.INFO) else "level+error"
     # one decode of small frames (a short clip, a stream that cannot be split): its
     # decoder may use every core, its filters one (measured: 1.29x faster at 128x72,
@@ -260,9 +264,12 @@ def _pipes(
             margin=early[r],
             tail=late[r],
             filter_threads=filter_threads,
+            tile=tile,
+            live=live,
         )
         log.info("%s", " ".join(args))
-        work.append(ffmpeg.FramePipe(args, stats, os.path.join(tmp, f"err{r}.txt"), frame_bytes))
+        err = os.path.join(tmp, f"err{r}.txt")
+        work.append(ffmpeg.FramePipe(args, stats, err, frame_bytes, tile))
     return work
 
 

@@ -55,8 +55,27 @@ def test_decode_args_is_a_safe_fast_list():
     assert fast[fast.index("-skip_frame") + 1] == "noref" and fast.index(
         "-skip_frame"
     ) < fast.index("-i")
-    full = ffmpeg.decode_args("ffmpeg", "u", 0, "s", full_frame=(640, 360))
+    full = ffmpeg.decode_args("ffmpeg", "u", 0, "s", full_frame=(640, 360), tile=64)
     assert "scale=640:360" in full[full.index("-filter_complex") + 1]
+    assert "tile=" not in full[full.index("-filter_complex") + 1]  # full frames: one by one
+
+
+def test_tiled_decode_args_print_each_frame_time():
+    """Tiled: the frames' times printed by the metadata filter before the tile
+    filter stacks them (into the given file), the encoder's into a file beside it
+    (its time base); ``live`` writes each line at once."""
+    from fastloop.ffmpeg.commands import tile_frames
+    from fastloop.ffmpeg.logs import time_base_path
+
+    assert tile_frames(576) == 64 and tile_frames(4096) == 16 and tile_frames(640 * 360) == 1
+    args = ffmpeg.decode_args("ffmpeg", "u", 24, "/t/pts0.txt", tile=64)
+    graph = args[args.index("-filter_complex") + 1]
+    order = [graph.index(f) for f in ("scale=", "format=gray", "metadata=", "tile=1x64")]
+    assert order == sorted(order)
+    assert r"file=file\\:/t/pts0.txt" in graph and "direct" not in graph
+    assert args[args.index("-stats_enc_pre") + 1] == time_base_path("/t/pts0.txt")
+    live = ffmpeg.decode_args("ffmpeg", "u", 24, "/t/pts0.txt", tile=64, live=True)
+    assert "direct=1" in live[live.index("-filter_complex") + 1]
 
 
 def test_a_file_name_that_is_not_utf8_reaches_ffmpeg_intact():
@@ -123,6 +142,65 @@ def test_read_timestamps(tmp_path):
     with pytest.raises(FileNotFoundError):
         ffmpeg.read_timestamps(missing)
     assert ffmpeg.last_timestamp(missing) is None
+
+
+def _printed(pts, times=None, den=600) -> bytes:
+    """Lines as ffmpeg's metadata filter prints them (NOPTS for None)."""
+    out = []
+    for i, p in enumerate(pts):
+        t = "NOPTS" if p is None else (times[i] if times else f"{p / den:.6f}")
+        out.append(f"frame:{i:<4} pts:{'NOPTS' if p is None else p:<7} pts_time:{t}\nfastloop=1\n")
+    return "".join(out).encode()
+
+
+def test_read_printed_timestamps(tmp_path):
+    from fastloop.ffmpeg.logs import count_timestamps, time_base_path
+
+    p = tmp_path / "pts.txt"
+    tb = tmp_path / time_base_path("pts.txt")
+    p.write_bytes(_printed([0, 20, 45]) + b"frame:3    pts:6")
+    # no time base yet: nothing is complete (a checkpoint waits), or an error at the end
+    assert len(ffmpeg.read_timestamps(str(p), complete_only=True)[0]) == 0
+    with pytest.raises(DecodeError, match="time base"):
+        ffmpeg.read_timestamps(str(p))
+    tb.write_bytes(b"0 1/600\n")
+    pts, base = ffmpeg.read_timestamps(str(p), complete_only=True)
+    assert pts.tolist() == [0, 20, 45] and base == Fraction(1, 600)
+    assert ffmpeg.last_timestamp(str(p)) == pytest.approx(45 / 600)
+    assert ffmpeg.first_timestamp(str(p)) == 0.0
+    # negative times, a frame without one (it takes its predecessor's), a large one
+    p.write_bytes(_printed([-1200, 0, None, 7_000_000_000_000]))
+    assert ffmpeg.read_timestamps(str(p))[0].tolist() == [-1200, 0, 0, 7_000_000_000_000]
+    assert count_timestamps(str(p)) == 4
+    # many lines, across the slices the parser reads
+    many = np.arange(300_000) * 3003
+    p.write_bytes(_printed(many.tolist(), den=90000))
+    tb.write_bytes(b"0 1/90000\n")
+    out, base = ffmpeg.read_timestamps(str(p))
+    np.testing.assert_array_equal(out, many)
+    assert base == Fraction(1, 90000) and count_timestamps(str(p)) == len(many)
+    # printed times that contradict the time base: the printed times, in microseconds
+    p.write_bytes(_printed([0, 10, 20], ["0", "1.5", "3.25"]))
+    out, base = ffmpeg.read_timestamps(str(p))
+    assert out.tolist() == [0, 1_500_000, 3_250_000] and base == Fraction(1, 1_000_000)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62)), max_size=40))
+def test_printed_pts_against_a_plain_parser(values):
+    """The column-by-column numpy reader against a regular expression."""
+    import re
+
+    from fastloop.ffmpeg.logs import printed_pts
+
+    data = _printed(values)
+    ref, last = [], None
+    for tok in re.findall(rb"pts:(\S+)", data):
+        last = int(tok) if tok != b"NOPTS" else last
+        ref.append(last)
+    first = next((v for v in ref if v is not None), 0)
+    ref = [first if v is None else v for v in ref]
+    assert printed_pts(data).tolist() == ref
 
 
 def test_reason_and_log_lines():

@@ -132,6 +132,41 @@ def test_split_decode_equals_serial_decode(long_clip):
     np.testing.assert_array_equal(split.pts, serial.pts)
 
 
+@pytest.mark.parametrize("clip", ["long_clip", "vfr_clip"])
+def test_tiled_decode_equals_frame_by_frame(clip, request, monkeypatch, tmp_path):
+    """Frames sent 64 to a picture (ffmpeg's per-picture hand-offs cost more than a
+    small frame's decode) arrive as the same bytes with the same timestamps as frames
+    sent one by one, in every range: the black frames that pad each range's last
+    picture are never handed on, and the timestamps come from the frames, not from
+    the pictures."""
+    from fastloop.ffmpeg import commands
+
+    path = request.getfixturevalue(clip)[0]
+    video = Video(path)
+    plan = video.plan(2)
+
+    def run(tiled: bool):
+        if not tiled:
+            monkeypatch.setattr(commands, "TILE_BYTES", 0)
+        got: dict[int, list] = {r: [] for r in range(len(plan))}
+        out = dec.decode(video, 24, lambda r, f: got[r].append(f.copy()), ranges=plan)
+        monkeypatch.undo()
+        return out, [np.concatenate(got[r]) for r in range(len(plan))]
+
+    (pipe,) = dec._pipes(video, 24, [Range()], str(tmp_path), False, False, None, None)
+    graph = pipe.args[pipe.args.index("-filter_complex") + 1]
+    assert pipe.tile == 64 and "tile=1x64" in graph and "metadata=" in graph
+    tiled, frames = run(True)
+    plain, one_by_one = run(False)
+    assert [len(f) % 64 for f in frames] != [0] * len(frames)  # padded last pictures
+    for a, b in zip(frames, one_by_one, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(tiled.pts, plain.pts)
+    for a, b in zip(tiled.keep, plain.keep, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert tiled.warnings == plain.warnings
+
+
 @pytest.fixture(scope="module", params=["b-frames", "no-b-frames", "open-gop"])
 def short_gop_clip(request, long_clip, tmp_path_factory):
     """long_clip with a keyframe every 2.5 s: with B-frames (a keyframe's packet is

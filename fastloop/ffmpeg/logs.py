@@ -22,6 +22,19 @@ _BOILERPLATE = re.compile(
 )
 #: The format of the ``-stats_enc_pre`` lines every decode asks for.
 TIMESTAMP_FORMAT = "{pts} {tb}"
+#: The metadata key a tiled decode tags each frame with, to have it printed with its
+#: time (``frame:N pts:P pts_time:T`` and ``fastloop=1``; see ``decode_args``).
+TIMESTAMP_KEY = "fastloop"
+#: Where the encoder's timestamps go when the frames' own are printed (tiled).
+_TIME_BASE_SUFFIX = ".tb"
+#: Bytes of a printed timestamp file parsed at a time (whole lines).
+_SLICE_BYTES = 1 << 23
+
+
+def time_base_path(stats_path: str) -> str:
+    """The file whose first ``pts tb`` line gives the time base of a tiled decode's
+    printed timestamps: the encoder's, of the tiled pictures."""
+    return stats_path + _TIME_BASE_SUFFIX
 
 
 def reason(tail: str) -> str:
@@ -95,9 +108,10 @@ def open_failure(stderr: str) -> str:
 
 
 def read_timestamps(stats_path: str, complete_only: bool = False) -> tuple[np.ndarray, Fraction]:
-    """Parse a ``-stats_enc_pre`` file of ``pts tb`` lines into (pts int64, time base);
-    with ``complete_only``, ignore a last line ffmpeg is still writing (and a file it
-    has not created yet)."""
+    """Parse a timestamp file into (pts int64, time base): ``pts tb`` lines of
+    ``-stats_enc_pre``, or the lines a tiled decode's ``metadata`` filter prints (its
+    time base from :func:`time_base_path`). With ``complete_only``, ignore a last line
+    ffmpeg is still writing (and a file it has not created yet)."""
     try:
         with open(stats_path, "rb") as fh:
             data = fh.read()
@@ -107,8 +121,113 @@ def read_timestamps(stats_path: str, complete_only: bool = False) -> tuple[np.nd
         raise
     if complete_only:
         data = data[: data.rfind(b"\n") + 1]
+    if data.startswith(b"frame:"):
+        return _parse_printed(data, stats_path, complete_only)
     fast = _parse_regular(data)
     return fast if fast is not None else _parse_lines(data)
+
+
+def count_timestamps(stats_path: str) -> int:
+    """How many frames a finished decode's timestamp file lists (0 if there is none)."""
+    try:
+        with open(stats_path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return 0
+    if data.startswith(b"frame:"):
+        return data.count(b"pts_time:")
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _parse_printed(
+    data: bytes, stats_path: str, complete_only: bool
+) -> tuple[np.ndarray, Fraction]:
+    """The frames' ``pts`` of ``metadata`` lines, with the time base of the encoder's
+    file beside them. That the two agree is checked on the last frame (its printed
+    ``pts_time``); should they not, the printed times are used, in microseconds."""
+    empty = np.empty(0, np.int64), Fraction(1, 1)
+    tb = _first_time_base(time_base_path(stats_path))
+    if tb is None:
+        if complete_only:  # the encoder has not written its first line yet
+            return empty
+        raise DecodeError("ffmpeg wrote frame times but no time base")
+    parts, at = [], 0
+    while at < len(data):
+        end = data.rfind(b"\n", at, at + _SLICE_BYTES) + 1
+        if end <= at:
+            end = len(data)
+        parts.append(printed_pts(data[at:end]))
+        at = end
+    pts = np.concatenate(parts) if parts else empty[0]
+    if not len(pts):
+        return empty
+    last = data.rfind(b"frame:")
+    line = data[last : data.find(b"\n", last) if data.find(b"\n", last) >= 0 else len(data)]
+    try:
+        shown = float(line.rsplit(b"pts_time:", 1)[1])
+    except (IndexError, ValueError):
+        return pts, tb
+    if abs(float(pts[-1] * tb) - shown) <= 1e-5 * abs(shown) + 2e-6:
+        return pts, tb
+    times = re.findall(rb"pts_time:(\S+)", data)  # pragma: no cover - not seen
+    secs = np.array([float(t) if t != b"NOPTS" else np.nan for t in times])
+    us = np.round(np.nan_to_num(secs) * 1e6).astype(np.int64)
+    return _fill_missing(us, ~np.isnan(secs)), Fraction(1, 1_000_000)
+
+
+def printed_pts(data: bytes) -> np.ndarray:
+    """The integers after each ``pts:`` of ``metadata`` lines (whole lines), read
+    digit column by digit column with numpy (a day's lines in a fraction of a second,
+    and no Python object a frame). A frame printed without one (``NOPTS``) takes its
+    predecessor's."""
+    buf = np.frombuffer(data, np.uint8)
+    colon = np.flatnonzero(buf == ord(":"))
+    colon = colon[colon >= 3]
+    tag = (buf[colon - 3] == ord("p")) & (buf[colon - 2] == ord("t")) & (buf[colon - 1] == ord("s"))
+    at = colon[tag] + 1
+    del colon, tag
+    value = np.zeros(len(at), np.int64)
+    alive = np.ones(len(at), bool)
+    digits = np.zeros(len(at), np.int64)
+    neg = buf[np.minimum(at, len(buf) - 1)] == ord("-")
+    at = at + neg
+    for j in range(20):  # int64 has 19 digits
+        c = buf[np.minimum(at + j, len(buf) - 1)].astype(np.int64) - ord("0")
+        alive &= (c >= 0) & (c <= 9)
+        if not alive.any():
+            break
+        value[alive] = value[alive] * 10 + c[alive]
+        digits += alive
+    value[neg] = -value[neg]
+    return _fill_missing(value, digits > 0)
+
+
+def _fill_missing(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``values`` where ``ok``, elsewhere the last good value before (the first good
+    one, at the start; 0 when there is none)."""
+    if ok.all():
+        return values
+    good = np.flatnonzero(ok)
+    if not len(good):
+        return np.zeros(len(values), values.dtype)
+    idx = np.maximum.accumulate(np.where(ok, np.arange(len(values)), 0))
+    idx[: good[0]] = good[0]
+    return values[idx]
+
+
+def _first_time_base(path: str) -> Fraction | None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return None
+    if b"\n" not in head:
+        return None
+    try:
+        num, den = head.split(b"\n", 1)[0].split()[1].split(b"/")
+        return Fraction(int(num), int(den))
+    except (IndexError, ValueError, ZeroDivisionError):
+        return None
 
 
 def _parse_regular(data: bytes) -> tuple[np.ndarray, Fraction] | None:
@@ -165,11 +284,12 @@ def _parse_lines(data: bytes) -> tuple[np.ndarray, Fraction]:
 
 
 def last_timestamp(stats_path: str) -> float | None:
-    """The time (seconds) of the last complete line of a ``pts tb`` stats file."""
+    """The time (seconds) of the last complete line of a timestamp file."""
     try:
         with open(stats_path, "rb") as fh:
             fh.seek(max(0, os.path.getsize(stats_path) - 256))
             lines = fh.read().split(b"\n")[:-1]  # the last piece may be incomplete
+        lines = [ln for ln in lines if ln and not ln.startswith(TIMESTAMP_KEY.encode())]
         return _line_seconds(lines[-1])
     except (OSError, ValueError, IndexError, ZeroDivisionError):
         return None
@@ -190,7 +310,10 @@ def first_timestamp(stats_path: str) -> float | None:
 
 def _line_seconds(line: bytes) -> float:
     """Seconds of one ``pts tb`` line, with the same double arithmetic as
-    ``pts.astype(float64) * float(tb)`` on a whole file (and ffmpeg's ``t``)."""
+    ``pts.astype(float64) * float(tb)`` on a whole file (and ffmpeg's ``t``), or the
+    ``pts_time`` of a printed one (to the microsecond)."""
+    if line.startswith(b"frame:"):
+        return float(line.rsplit(b"pts_time:", 1)[1])
     pts, tb = line.split()
     num, den = tb.split(b"/")
     return float(np.float64(int(pts)) * float(Fraction(int(num), int(den))))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .logs import log_lines, read_tail
+from .logs import count_timestamps, log_lines, read_tail
 
 #: Frames per batch handed on, and the most bytes a batch may hold (full frames for
 #: ``buckets --exact``).
@@ -80,13 +80,16 @@ def _grow_pipe(pipe, size: int = 1 << 20) -> None:
 
 class FramePipe:
     """One ffmpeg writing raw frames of ``frame_bytes`` to its stdout, its log to
-    ``errlog`` and its frames' timestamps to ``stats``; ``pump`` hands them on."""
+    ``errlog`` and its frames' timestamps to ``stats``; ``pump`` hands them on.
+    ``tile`` > 1: the frames come that many to a picture, the last one padded (see
+    ``decode_args``), and ``pump`` hands on only those the timestamp file lists."""
 
-    def __init__(self, args: list[str], stats: str, errlog: str, frame_bytes: int):
+    def __init__(self, args: list[str], stats: str, errlog: str, frame_bytes: int, tile: int = 1):
         self.args = args
         self.stats = stats
         self.errlog = errlog
         self.frame_bytes = frame_bytes
+        self.tile = tile
         self.proc: subprocess.Popen | None = None
         self.frames = 0
         self.error: BaseException | None = None
@@ -102,7 +105,9 @@ class FramePipe:
         """Read whole frames in large batches until EOF; never pass on a partial frame.
         An exception (``on_frames``' own included) is kept in ``error``."""
         assert self.proc is not None and self.proc.stdout is not None
-        per_batch = max(1, min(BATCH_FRAMES, BATCH_BYTES // self.frame_bytes))
+        # a tiled decode's last tile-1 frames may be padding: held until the end
+        hold = self.tile - 1
+        per_batch = max(1, min(BATCH_FRAMES, BATCH_BYTES // self.frame_bytes), 2 * hold)
         buf = bytearray(self.frame_bytes * per_batch)
         view = memoryview(buf)
         have = 0
@@ -113,8 +118,8 @@ class FramePipe:
                 if not got:
                     break
                 have += got
-                whole = have // self.frame_bytes
-                if whole and (
+                whole = have // self.frame_bytes - hold
+                if whole > 0 and (
                     have == len(buf)
                     or whole >= min(MIN_BATCH, per_batch)
                     or time.monotonic() - last >= BATCH_SECONDS
@@ -127,6 +132,12 @@ class FramePipe:
                     buf[: have - n] = buf[n:have]
                     have -= n
             whole = have // self.frame_bytes
+            if hold and not stop.is_set():
+                # the frames the timestamp file lists, once ffmpeg has closed it
+                while self.proc.poll() is None and not stop.is_set():
+                    time.sleep(0.005)
+                whole = max(0, min(whole, count_timestamps(self.stats) - self.frames))
+                have = whole * self.frame_bytes  # the padding is not a truncated frame
             if whole and not stop.is_set():
                 n = whole * self.frame_bytes
                 on_frames(np.frombuffer(buf, np.uint8, n).copy().reshape(whole, -1))
