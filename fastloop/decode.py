@@ -370,7 +370,7 @@ def _assemble(
     pts_all = []
     keep = []
     for rng, w in zip(ranges, work, strict=True):
-        pts, tb = ffmpeg.read_timestamps(w.stats)
+        pts, tb = w.timestamps if w.timestamps is not None else ffmpeg.read_timestamps(w.stats)
         if len(pts) != w.frames:
             # A frame without its timestamp line (or the reverse): should not happen,
             # but never pair a frame with another frame's time.

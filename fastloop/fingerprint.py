@@ -201,14 +201,25 @@ class Descriptors:
 
     def finish(self, keep: list[np.ndarray]) -> np.ndarray:
         """The descriptors of the kept frames of every range, ranges in order."""
-        if not self.spill:
-            out = [np.empty((0, self.cells), np.uint8)]
-            for r, k in enumerate(keep):
-                d = self._parts.pop(r, [])
-                d = np.concatenate(d) if d else np.empty((0, self.cells), np.uint8)
-                out.append(d if k.all() else d[k[: len(d)]])
-            return np.concatenate(out)
         total = sum(int(k.sum()) for k in keep)
+        if not self.spill:
+            # batch by batch into one array made beforehand, each batch freed once
+            # copied: one copy, not a concatenation per range and another of all
+            out = np.empty((total, self.cells), np.uint8)
+            put = 0
+            for r, k in enumerate(keep):
+                batches = self._parts.pop(r, [])
+                batches.reverse()
+                at = 0
+                while batches:
+                    d = batches.pop()
+                    kept = k[at : at + len(d)]
+                    d = d[: len(kept)] if kept.all() else d[: len(kept)][kept]
+                    at += len(kept)
+                    out[put : put + len(d)] = d
+                    put += len(d)
+                    del d
+            return out[:put]
         out = None
         for r, k in enumerate(keep):
             fh = self._files.pop(r, None)

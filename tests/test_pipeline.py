@@ -107,15 +107,15 @@ def _local_fp(path):
 
 @settings(max_examples=60, deadline=None)
 @given(st.data())
-def test_spilled_descriptors_keep_exactly_the_kept_frames(data):
-    """Spilled to files (a day's descriptors), the kept frames come back in order,
-    whatever each range keeps: everything, one slice (copied in the kernel, the first
-    range's file reused), scattered frames or nothing."""
+def test_descriptors_keep_exactly_the_kept_frames(data):
+    """In memory, or spilled to files (a day's descriptors), the kept frames come back
+    in order, whatever each range keeps: everything, one slice (spilled: copied in the
+    kernel, the first range's file reused), scattered frames or nothing."""
     from fastloop.fingerprint import Descriptors
 
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     ranges = data.draw(st.integers(1, 3))
-    desc = Descriptors(24, 10, spill=True)
+    desc = Descriptors(24, 10, spill=data.draw(st.booleans()))
     frames, keeps = [], []
     for r in range(ranges):
         n = data.draw(st.integers(0, 200))

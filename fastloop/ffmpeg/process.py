@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .logs import count_timestamps, log_lines, read_tail
+from ..errors import DecodeError
+from .logs import count_timestamps, log_lines, read_tail, read_timestamps
 
 #: Frames per batch handed on, and the most bytes a batch may hold (full frames for
 #: ``buckets --exact``).
@@ -90,6 +91,9 @@ class FramePipe:
         self.errlog = errlog
         self.frame_bytes = frame_bytes
         self.tile = tile
+        #: ``(pts, time base)`` of a tiled decode, read by ``pump`` once ffmpeg is
+        #: done (each range's in its own thread, beside the others); else None
+        self.timestamps = None
         self.proc: subprocess.Popen | None = None
         self.frames = 0
         self.error: BaseException | None = None
@@ -136,7 +140,12 @@ class FramePipe:
                 # the frames the timestamp file lists, once ffmpeg has closed it
                 while self.proc.poll() is None and not stop.is_set():
                     time.sleep(0.005)
-                whole = max(0, min(whole, count_timestamps(self.stats) - self.frames))
+                try:
+                    self.timestamps = read_timestamps(self.stats)
+                    listed = len(self.timestamps[0])
+                except (OSError, DecodeError):  # said again where they are read
+                    listed = count_timestamps(self.stats)
+                whole = max(0, min(whole, listed - self.frames))
                 have = whole * self.frame_bytes  # the padding is not a truncated frame
             if whole and not stop.is_set():
                 n = whole * self.frame_bytes
