@@ -161,7 +161,10 @@ def decode(
     tmp = tempfile.mkdtemp(prefix="fastloop-")
     if threads is None and len(ranges) > 1:
         threads = 1
-    work = _pipes(video, size, ranges, tmp, full_frame, fast, crop, threads, on_start is not None)
+    # timestamps written as they come where they are read during the decode: by a
+    # checkpoint, and by --fast's progress
+    live = on_start is not None or (fast and progress is not None)
+    work = _pipes(video, size, ranges, tmp, full_frame, fast, crop, threads, live)
     stop = threading.Event()
     try:
         for w in work:

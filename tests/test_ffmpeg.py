@@ -163,11 +163,20 @@ def test_read_printed_timestamps(tmp_path):
     assert len(ffmpeg.read_timestamps(str(p), complete_only=True)[0]) == 0
     with pytest.raises(DecodeError, match="time base"):
         ffmpeg.read_timestamps(str(p))
+    assert ffmpeg.first_timestamp(str(p)) is None  # exact times need the time base
     tb.write_bytes(b"0 1/600\n")
     pts, base = ffmpeg.read_timestamps(str(p), complete_only=True)
     assert pts.tolist() == [0, 20, 45] and base == Fraction(1, 600)
     assert ffmpeg.last_timestamp(str(p)) == pytest.approx(45 / 600)
     assert ffmpeg.first_timestamp(str(p)) == 0.0
+    # the line cut short is never a frame's, even at the end (ffmpeg killed)
+    assert ffmpeg.read_timestamps(str(p))[0].tolist() == [0, 20, 45]
+    assert count_timestamps(str(p)) == 3
+    # the exact time, as the select filter computes it, not the rounded pts_time
+    p.write_bytes(_printed([760760], ["25.358667"]))
+    tb.write_bytes(b"0 1/30000\n")
+    assert ffmpeg.first_timestamp(str(p)) == float(np.float64(760760) * float(Fraction(1, 30000)))
+    tb.write_bytes(b"0 1/600\n")
     # negative times, a frame without one (it takes its predecessor's), a large one
     p.write_bytes(_printed([-1200, 0, None, 7_000_000_000_000]))
     assert ffmpeg.read_timestamps(str(p))[0].tolist() == [-1200, 0, 0, 7_000_000_000_000]

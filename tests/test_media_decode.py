@@ -167,6 +167,56 @@ def test_tiled_decode_equals_frame_by_frame(clip, request, monkeypatch, tmp_path
     assert tiled.warnings == plain.warnings
 
 
+def test_a_frame_size_or_format_change_mid_stream_keeps_every_frame_and_time(tmp_path, monkeypatch):
+    """MPEG-TS pieces joined end to end, the picture size, then the pixel format,
+    changing between them: ffmpeg must not rebuild the filter graph (a new metadata
+    filter would empty the timestamp file, the old tile filter drop its unfinished
+    picture), and the tiled decode gives the frames and times a frame-by-frame one does."""
+    from fastloop.ffmpeg import commands
+
+    pieces = [("160x90", "yuv420p"), ("192x108", "yuv420p"), ("192x108", "yuv444p")]
+    joined = tmp_path / "joined.ts"
+    with open(joined, "wb") as out:
+        for i, (size, pix) in enumerate(pieces):
+            piece = tmp_path / f"p{i}.ts"
+            subprocess.run(
+                [find_ffmpeg(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={size}:r=25",
+                 "-t", "2.6", "-pix_fmt", pix, "-c:v", "libx264", "-f", "mpegts", str(piece)],
+                check=True,
+            )  # fmt: skip
+            out.write(piece.read_bytes())
+    tiled = fastloop.fingerprint(str(joined), workers=1)
+    monkeypatch.setattr(commands, "TILE_BYTES", 0)
+    plain = fastloop.fingerprint(str(joined), workers=1)
+    assert len(tiled) == len(plain) == 3 * 65
+    np.testing.assert_array_equal(tiled.pts, plain.pts)
+    np.testing.assert_array_equal(tiled.hashes, plain.hashes)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_range_on_an_ntsc_keyframe_is_not_a_missed_seek(live, tmp_path, monkeypatch):
+    """At 30000/1001 fps a keyframe's time has no short decimal: the printed
+    ``pts_time`` is rounded (up, half the time), and a range that starts exactly on the
+    keyframe must compare the exact ``pts * tb`` with its start, as the select filter
+    does, or every split decode would be called a missed seek and run again whole."""
+    path = str(tmp_path / "ntsc.mp4")
+    subprocess.run(
+        [find_ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30000/1001",
+         "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-g", "40", path],
+        check=True,
+    )  # fmt: skip
+    monkeypatch.setattr("fastloop.video.MIN_RANGE_S", 5.0)  # a 12 s clip splits
+    video = Video(path)
+    plan = video.plan(2, keyframes=True)
+    assert plan[1].exact
+    frames: dict[int, list] = {0: [], 1: []}
+    on_start = (lambda paths: None) if live else None
+    split = dec.decode(video, 24, lambda r, f: frames[r].append(f), ranges=plan, on_start=on_start)
+    whole = dec.decode(video, 24, lambda r, f: None, workers=1)
+    np.testing.assert_array_equal(split.pts, whole.pts)
+    assert sum(len(f) for r in frames for f in frames[r]) == len(whole.pts)
+
+
 @pytest.fixture(scope="module", params=["b-frames", "no-b-frames", "open-gop"])
 def short_gop_clip(request, long_clip, tmp_path_factory):
     """long_clip with a keyframe every 2.5 s: with B-frames (a keyframe's packet is

@@ -151,6 +151,12 @@ def decode_args(
     step back a little past the end; ``select`` drops what is past it.
     """
     in_kwargs: dict = {"copyts": None}
+    tiled = tile > 1 and full_frame is None
+    if tiled:
+        # a frame size or format that changes mid-stream must not rebuild the filter
+        # graph: the new metadata filter would empty the timestamp file and the old
+        # tile filter drop its unfinished picture (the scaler adapts by itself)
+        in_kwargs["reinit_filter"] = 0
     if fast:
         in_kwargs.update(FAST_INPUT)
     if threads is not None:
@@ -170,7 +176,7 @@ def decode_args(
     else:
         stream = stream.filter("scale", full_frame[0], full_frame[1])
     stream = stream.filter("format", "gray")
-    if tile > 1 and full_frame is None:
+    if tiled:
         stream = _printed_timestamps(stream, stats_path, live).filter("tile", f"1x{tile}")
         stats_path = time_base_path(stats_path)
     out = stream.output(

@@ -119,10 +119,10 @@ def read_timestamps(stats_path: str, complete_only: bool = False) -> tuple[np.nd
         if complete_only:
             return np.empty(0, np.int64), Fraction(1, 1)
         raise
+    if data.startswith(b"frame:"):  # a line cut short is never a frame's (ffmpeg killed)
+        return _parse_printed(data[: data.rfind(b"\n") + 1], stats_path, complete_only)
     if complete_only:
         data = data[: data.rfind(b"\n") + 1]
-    if data.startswith(b"frame:"):
-        return _parse_printed(data, stats_path, complete_only)
     fast = _parse_regular(data)
     return fast if fast is not None else _parse_lines(data)
 
@@ -135,7 +135,7 @@ def count_timestamps(stats_path: str) -> int:
     except OSError:
         return 0
     if data.startswith(b"frame:"):
-        return data.count(b"pts_time:")
+        return data.count(b"pts_time:", 0, data.rfind(b"\n") + 1)
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
@@ -290,7 +290,7 @@ def last_timestamp(stats_path: str) -> float | None:
             fh.seek(max(0, os.path.getsize(stats_path) - 256))
             lines = fh.read().split(b"\n")[:-1]  # the last piece may be incomplete
         lines = [ln for ln in lines if ln and not ln.startswith(TIMESTAMP_KEY.encode())]
-        return _line_seconds(lines[-1])
+        return _line_seconds(lines[-1], stats_path, rounded=True)
     except (OSError, ValueError, IndexError, ZeroDivisionError):
         return None
 
@@ -303,17 +303,23 @@ def first_timestamp(stats_path: str) -> float | None:
             head = fh.read(256)
         if b"\n" not in head:
             return None
-        return _line_seconds(head.split(b"\n", 1)[0])
-    except (OSError, ValueError, ZeroDivisionError):
+        return _line_seconds(head.split(b"\n", 1)[0], stats_path)
+    except (OSError, ValueError, IndexError, ZeroDivisionError):
         return None
 
 
-def _line_seconds(line: bytes) -> float:
+def _line_seconds(line: bytes, stats_path: str, rounded: bool = False) -> float | None:
     """Seconds of one ``pts tb`` line, with the same double arithmetic as
-    ``pts.astype(float64) * float(tb)`` on a whole file (and ffmpeg's ``t``), or the
-    ``pts_time`` of a printed one (to the microsecond)."""
+    ``pts.astype(float64) * float(tb)`` on a whole file (and ffmpeg's ``t``: a range
+    that starts on a keyframe compares it with its start). A printed line: the same,
+    with the time base of :func:`time_base_path`; None until that is written, or with
+    ``rounded`` (progress) its ``pts_time``, rounded to the microsecond or coarser."""
     if line.startswith(b"frame:"):
-        return float(line.rsplit(b"pts_time:", 1)[1])
+        tb = _first_time_base(time_base_path(stats_path))
+        if tb is None:
+            return float(line.rsplit(b"pts_time:", 1)[1]) if rounded else None
+        (pts,) = printed_pts(line + b"\n")
+        return float(np.float64(int(pts)) * float(tb))
     pts, tb = line.split()
     num, den = tb.split(b"/")
     return float(np.float64(int(pts)) * float(Fraction(int(num), int(den))))

@@ -146,7 +146,7 @@ class FramePipe:
                 except (OSError, DecodeError):  # said again where they are read
                     listed = count_timestamps(self.stats)
                 whole = max(0, min(whole, listed - self.frames))
-                have = whole * self.frame_bytes  # the padding is not a truncated frame
+                have = whole * self.frame_bytes + have % self.frame_bytes  # padding: not kept
             if whole and not stop.is_set():
                 n = whole * self.frame_bytes
                 on_frames(np.frombuffer(buf, np.uint8, n).copy().reshape(whole, -1))
