@@ -168,13 +168,12 @@ def main(argv=None) -> dict:
     }
     lim = limit({"path": path, "frames": frames})
     out["limit_wall_s"] = lim["wall_s"]
-    scans, piped = [res["wall_s"]], []
     if args.rounds == 1:
-        piped.append(pipe_limit(path, frames))
+        scans, piped = [res["wall_s"]], [pipe_limit(path, frames)]
     else:
         # the first scan polled its memory (and met a cold cache): timed apart, the
         # rounds that count alternate a scan and ffmpeg alone
-        scans = []
+        scans, piped = [], []
         for _ in range(args.rounds):
             scans.append(scan_cli(path)["wall_s"])
             print(f"  scan: {scans[-1]:.1f} s")

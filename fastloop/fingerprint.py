@@ -208,17 +208,7 @@ class Descriptors:
             out = np.empty((total, self.cells), np.uint8)
             put = 0
             for r, k in enumerate(keep):
-                batches = self._parts.pop(r, [])
-                batches.reverse()
-                at = 0
-                while batches:
-                    d = batches.pop()
-                    kept = k[at : at + len(d)]
-                    d = d[: len(kept)] if kept.all() else d[: len(kept)][kept]
-                    at += len(kept)
-                    out[put : put + len(d)] = d
-                    put += len(d)
-                    del d
+                put = copy_kept([(d,) for d in self._parts.pop(r, [])], k, (out,), put)
             return out[:put]
         out = None
         for r, k in enumerate(keep):
@@ -273,6 +263,26 @@ class Descriptors:
             fh.close()
         self._files.clear()
         self._parts.clear()
+
+
+def copy_kept(batches: list[tuple], keep: np.ndarray, outs: tuple, put: int) -> int:
+    """Copy the rows ``keep`` marks of one range's ``batches`` (tuples of arrays, a row a
+    frame, in order) into ``outs`` (one array per tuple member) from row ``put``,
+    each batch dropped from the list once copied, so that the data exists once plus
+    one batch. Returns the next free row."""
+    batches.reverse()
+    at = 0
+    while batches:
+        parts = batches.pop()
+        kept = keep[at : at + len(parts[0])]
+        at += len(kept)
+        rows = len(kept) if kept.all() else int(kept.sum())
+        for out, part in zip(outs, parts, strict=True):
+            part = part[: len(kept)]
+            out[put : put + rows] = part if rows == len(kept) else part[kept]
+        put += rows
+        del parts
+    return put
 
 
 def _slice_of(keep: np.ndarray) -> tuple[int, int] | None:

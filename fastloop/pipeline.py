@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DecodeError, FastloopError, InputError
-from .fingerprint import Descriptors, Fingerprint
+from .fingerprint import Descriptors, Fingerprint, copy_kept
 from .hashers import AverageHash, Hasher
 from .util import display_path
 from .video import Range, Video
@@ -226,19 +226,7 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
     contrast = np.empty(total, np.uint8)
     put = 0
     for r, keep in enumerate(dec.keep):
-        at = 0
-        batches = parts.pop(r, [])
-        batches.reverse()
-        while batches:
-            h, c = batches.pop()
-            k = keep[at : at + len(h)]
-            at += len(h)
-            if not k.all():
-                h, c = h[k], c[k]
-            hashes[put : put + len(h)] = h
-            contrast[put : put + len(h)] = c
-            put += len(h)
-            del h, c
+        put = copy_kept(parts.pop(r, []), keep, (hashes, contrast), put)
     meta = _meta(video, hasher, t0, hash_time[0])
     if crop is not None:
         meta["crop"] = "{}:{}:{}:{}".format(*crop)

@@ -161,8 +161,8 @@ def _parse_printed(
     pts = np.concatenate(parts) if parts else empty[0]
     if not len(pts):
         return empty
-    last = data.rfind(b"frame:")
-    line = data[last : data.find(b"\n", last) if data.find(b"\n", last) >= 0 else len(data)]
+    last = data.rfind(b"frame:")  # data holds whole lines
+    line = data[last : data.index(b"\n", last)]
     try:
         shown = float(line.rsplit(b"pts_time:", 1)[1])
     except (IndexError, ValueError):
