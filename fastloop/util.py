@@ -53,7 +53,9 @@ def display_path(path: str | os.PathLike) -> str:
 def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = False):
     """Open a temporary file beside ``path`` for writing; on success it replaces
     ``path`` in one rename, on error it is removed: a reader sees the old file or the
-    new one, never half of one. ``durable`` also syncs the data and the folder (a
+    new one, never half of one. A path that exists and is not a regular file (a
+    device such as /dev/null, a named pipe) is written to directly; a symbolic link's
+    target is replaced, not the link. ``durable`` also syncs the data and the folder (a
     checkpoint must survive a power cut, an output file need not).
 
     Examples
@@ -61,9 +63,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = Fals
     >>> with atomic_write("out.json", "w") as fh:  # doctest: +SKIP
     ...     fh.write("{}")
     """
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"
+    path = os.path.realpath(os.fspath(path))  # through a link: its target is replaced
     encoding = None if "b" in mode else "utf-8"
+    if os.path.exists(path) and not os.path.isfile(path):
+        # /dev/null, /dev/stdout, a named pipe: a rename would put a file in their
+        # place (as root, /dev/null itself); written to as they are
+        with open(path, mode, encoding=encoding) as fh:
+            yield fh
+        return
+    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"
     try:
         with open(tmp, mode, encoding=encoding) as fh:
             yield fh

@@ -77,6 +77,32 @@ def test_scan_csv_and_output_file(looped_clip, tmp_path):
     assert [r.split(",")[3] for r in rows[1:]] == [str(src), str(dst)]
 
 
+def test_output_into_a_pipe_or_through_a_link_stays_what_it_was(looped_clip, tmp_path):
+    """``-o /dev/null`` once renamed a temporary file over /dev/null (as root: the
+    device was gone): a path that is not a regular file is written to as it is, and a
+    link's target is replaced, not the link. A named pipe stands in for the device."""
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    code, _, err = run(["scan", looped_clip[0], "--format", "json", "-o", str(fifo)])
+    reader.join(30)
+    assert code == 0, err
+    assert fifo.is_fifo()
+    assert json.loads(got[0])["looped"] is True
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    code, _, err = run(["scan", looped_clip[0], "--format", "json", "-o", str(link)])
+    assert code == 0, err
+    assert link.is_symlink() and json.loads(target.read_text())["looped"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.json", "real.json"]
+
+
 def test_fingerprint_then_scan_without_decoding(looped_clip, tmp_path):
     npz = tmp_path / "fp.npz"
     code, out, err = run(["fingerprint", looped_clip[0], "-o", str(npz)])
