@@ -9,7 +9,10 @@ the repo).
    gray descriptor: a hand or one person in front of a still background counts), at
    non-keyframe positions, encoded once with x264 at crf 23-28: frame recall/precision;
 4. looped clips: a moving stretch of each clip played back to back 30 times with 0-1 s
-   trimmed at every cut, and the signer's gestures looped 10 times: one loop expected.
+   trimmed at every cut, and the signer's gestures looped 10 times: one loop expected;
+5. animated GIFs: a 2 s moving stretch of each clip played 12 times, 0-2 frames cut at
+   either end of each play (a frame at the clip's edge is shown by a few plays only):
+   one loop, every play to the frame.
 
     python -m bench.validate_real [--videos ../shared/videos] [--json out.json] [--quick]
 """
@@ -50,14 +53,20 @@ X264 = x264(23)
 
 def splice(src: str, out: str, plan: list[tuple[int, int]], crf: int = 23) -> np.ndarray:
     """Write the source frames ``[a, b)`` of each plan entry, in order, to ``out``;
-    return the truth (source frame of every output frame)."""
+    return the truth (source frame of every output frame). An ``out`` ending in .gif
+    is an animated GIF (240 pixels wide, one palette), not H.264."""
     parts = [
         f"[0:v]trim=start_frame={a}:end_frame={b},setpts=PTS-STARTPTS[v{i}]"
         for i, (a, b) in enumerate(plan)
     ]
     graph = ";".join(parts) + ";" + "".join(f"[v{i}]" for i in range(len(plan)))
     graph += f"concat=n={len(plan)}:v=1:a=0[out]"
-    args = ["-map", "[out]", "-fps_mode", "passthrough", *x264(crf), out]
+    codec = x264(crf)
+    if out.endswith(".gif"):
+        graph = graph[: -len("[out]")]
+        graph += ",scale=240:-2,split[a][b];[a]palettegen[p];[b][p]paletteuse[out]"
+        codec = ["-loop", "0"]
+    args = ["-map", "[out]", "-fps_mode", "passthrough", *codec, out]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write(graph)  # a long graph does not fit on a command line
         script = fh.name
@@ -124,6 +133,20 @@ def loop_plan(mot, fps, rng, plays=30, clip_s=3.0, trim_s=1.0) -> list[tuple[int
     return [(x, y) for x, y in plan if y > x]
 
 
+def gif_plan(mot, fps, rng, plays=12, clip_s=2.0, trim=2) -> list[tuple[int, int]]:
+    """A GIF made of a moving stretch: about ``clip_s`` played ``plays`` times back to
+    back, 0..``trim`` frames cut at either end of each play (a clip cut by hand each
+    time), after some honest footage."""
+    n = len(mot)
+    length = min(int(clip_s * fps), n // 2)
+    a = moving_start(mot, n, length, rng, share=0.5)
+    plan = [(0, min(a, int(2 * fps)))] if a > 0 else []
+    for _ in range(plays):
+        t0, t1 = (int(t) for t in rng.integers(0, trim + 1, 2))
+        plan.append((a + t0, a + length - t1))
+    return [(x, y) for x, y in plan if y > x]
+
+
 def _row(kind, name, truth, r, dt, t_fp, extra=None) -> dict:
     s = score(r.loops, truth)
     row = {
@@ -182,7 +205,7 @@ def main(argv=None) -> dict:
         + glob.glob(os.path.join(args.videos, "variants", "*.mp4"))
     )
     asl = sorted(glob.glob(os.path.join(args.videos, "asl", "*.mkv")))
-    report: dict = {"alone": [], "asl": None, "spliced": [], "looped": []}
+    report: dict = {"alone": [], "asl": None, "spliced": [], "looped": [], "gif": []}
     rng = np.random.default_rng(2026)
     with tempfile.TemporaryDirectory(prefix="fastloop-real-") as scratch:
         tmp = args.keep or scratch
@@ -230,6 +253,10 @@ def main(argv=None) -> dict:
             report["looped"].append(
                 _row("looped", name, truth, r, dt, t_fp, {"crf": crf, "plays": plays})
             )
+            out = os.path.join(tmp, f"gif-{i}.gif")
+            truth = _made(path, out, gif_plan(mot, info.fps, rng), crf)
+            r, dt, t_fp = _scan_timed(out)
+            report["gif"].append(_row("gif", name, truth, r, dt, t_fp, {"plays": 12}))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)

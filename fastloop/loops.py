@@ -24,6 +24,9 @@
    own length and offset. So a clip played 344 times with different trims is ONE
    loop with 344 occurrences, found in work proportional to the frames, never to
    the pairs of occurrences.
+5. **Cuts.** Each occurrence grows over its cuts onto the frames beside it that show
+   the footage's picture there (:meth:`~fastloop.verify.Judge.grow_plays`): a frame
+   that few plays show can be left out of every class.
 """
 
 from __future__ import annotations
@@ -152,7 +155,8 @@ def search(
     if n < 4:
         return LoopSearch([])
     judge = Judge.for_fingerprint(fp, p.flat_contrast, parallel_from)
-    min_len = frames_for(p.min_length_s, fps)
+    # a frame of slack: a copy cut at 1 s by time holds 29 or 30 frames at 29.97 fps
+    min_len = max(2, frames_for(p.min_length_s, fps) - 1)
     piece = piece_frames(fps)
     cells = judge.prepare()
     a, b, d, spec, dsum = judge.propose(
@@ -230,6 +234,20 @@ def _best_step(node, count, gap, m: int) -> np.ndarray:
     return best
 
 
+def _without_lone_cuts(pu, pv, count, node, cuts, m: int):
+    """The steps between classes less those seen once, across a cut: a copy spliced
+    in right after its original's last frame, or another copy's, steps from that
+    frame's class to the copy's first once only, and chained there the two copies
+    would be one footage (the frames after the first one's end then fit nowhere). A
+    loop's own cut is seen at every play, and its inner steps at every play too."""
+    if not len(pu):
+        return pu, pv, count
+    x = np.flatnonzero(cuts[1:] & (node[:-1] >= 0) & (node[1:] >= 0))
+    at = np.unique(node[x].astype(np.int64) * m + node[x + 1])
+    lone = (count == 1) & np.isin(pu.astype(np.int64) * m + pv, at)
+    return pu[~lone], pv[~lone], count[~lone]
+
+
 def _late_cut_pieces(ra, rb, rd, cuts, min_len: int):
     """The runs cut into pieces where both of their sides cut at once, in the order
     given, except that pieces shorter than ``min_len`` that such a cut bounds go last.
@@ -254,7 +272,7 @@ def _late_cut_pieces(ra, rb, rd, cuts, min_len: int):
 
 
 def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> list[Loop]:
-    """Group the frames of accepted runs into loops (see the module docstring, 3-4).
+    """Group the frames of accepted runs into loops (see the module docstring, 3-5).
 
     (Longer than most functions: a sequence of whole-array steps, each freeing the
     per-frame arrays of the one before as soon as it can: a day's search peaks here,
@@ -288,6 +306,7 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     # steps between classes, as the video shows them, counted (sorted by class, then
     # successor)
     pu, pv, count = _class_steps(node, m)
+    pu, pv, count = _without_lone_cuts(pu, pv, count, node, judge.cuts(), m)
     succ = np.full(m, -1, np.int64)
     pred = np.full(m, -1, np.int64)
     weight = np.zeros(m, np.int64)
@@ -326,7 +345,8 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     # (a kernel: no n-sized running sums, nor int64 copies of the distances)
     occ_sum, occ_count = _stretch_sums(dist, starts, ends)
     del dist
-    loops = []
+    plays = []
+    claimed = np.zeros(n, bool)
     for group in np.split(np.arange(len(starts)), bounds):
         if len(group) < 2:
             continue
@@ -338,9 +358,17 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
         near = np.concatenate((close, [False])) | np.concatenate(([False], close))
         shown = ~(((e - s) < piece) & near)
         s, e, ds, dc = s[shown], e[shown], ds[shown], dc[shown]
-        if len(s) < 2:
-            continue
         off = fpos[s]
+        if len(s) < 2 or int((off + (e - s)).max() - off.min()) < min_len:
+            continue  # too short a footage: its frames are free for the others to grow on
+        for a, b in zip(s.tolist(), e.tolist(), strict=True):
+            claimed[a:b] = True
+        plays.append((s, e, off, ds, dc))
+    del fpos
+    loops = []
+    for s, e, off, ds, dc in plays:
+        # the frames at the cuts the classes left out (Judge.grow_plays)
+        s, e, off = judge.grow_plays(s, e, off, claimed, 2 * min_len)
         lo = int(off.min())
         length = int((off + (e - s)).max()) - lo
         if length < min_len:

@@ -47,6 +47,12 @@ from .settings import (
     worst_cells,
 )
 
+#: A play grows onto a frame specific to the footage's picture there when its gap is
+#: at most this many times the play's own gaps at that end (a run's walk: _EXCESS)...
+GROW_EXCESS = 3.0
+#: ...or onto a frame that merely agrees (slow footage at a cut) at most this many.
+GROW_AGREE = 1.5
+
 #: From this many frames on, :meth:`Judge.prepare` and :meth:`Judge.propose` use a
 #: second core (below, starting threads costs about what they save).
 PARALLEL_FRAMES = 100_000
@@ -299,6 +305,191 @@ class Judge:
                 np.median(d0[lo:hi]) <= RUN_EXCESS * noise and np.percentile(ratio, 75) >= RUN_RATIO
             )
         return out
+
+    def pair_state(self, x: int, y: int) -> int:
+        """How frame ``x`` matches frame ``y`` (``kernels._judge``): 2 specific in
+        time, 1 or 3 agreeing only, 0 different; 0 where either is flat."""
+        from .kernels import _judge
+
+        if not (self.valid[x] and self.valid[y]):
+            return 0
+        top = np.zeros(self.desc.shape[1], np.uint8)
+        shift, k, agree, ratio10, floor, min_motion = self.walk_args()[:6]
+        x, y = int(x), int(y)
+        got = _judge(self.desc, self.valid, x, y, shift, k, top, agree, ratio10, floor, min_motion)
+        return int(got[1])
+
+    def grow_plays(self, s, e, off, claimed: np.ndarray, limit: int):
+        """The plays of one loop (video frames ``s[i]..e[i]-1`` show footage frames
+        ``off[i]..``) grown frame by frame over their cuts, onto frames no play
+        holds (``claimed``, updated): the classes place a frame only where runs tied
+        it to its copies, and at a cut a frame shown by few plays can be left out of
+        every class (a clip trimmed differently at each cut: its first frames open
+        only some plays), or fall in a class of its own beside the footage's.
+
+        A play takes the frame before its start (after its end) when that frame
+        shows the footage's picture there, judged against the frames two other
+        plays show at that offset as a run's walk judges its next pair: specific in
+        time and within ``GROW_EXCESS`` times the play's own gaps at that end (the
+        next frame of slow footage is specific too, when the play is all that shows
+        it), or agreeing for a few frames at a cut and as close as the play's own
+        frames (``GROW_AGREE`` times their gaps). Past the footage's first (last)
+        frame, the frames beside the plays that reach it make a new footage frame
+        when they are copies of one another (the side with more of them first: at
+        a cut of a clip played back to back, the frame is the end of one play or
+        the start of the next). Work in the plays times the frames grown (``limit``
+        new footage frames at most), never in pairs of plays. Returns new (s, e,
+        off) arrays."""
+        s, e, off = (np.array(v, np.int64) for v in (s, e, off))
+        n = len(self.valid)
+        still = seconds_frames(MAX_STATIC_S, self.fps, self.shift)
+        floor = self.levels(FLOOR)
+        lo = base = int(off.min())
+        hi = int((off + e - s).max())
+        pad = limit + 1
+        # two frames showing each footage frame, from two plays: the longest plays
+        # write last, so a footage frame's references come from the surest plays
+        ref = np.full((2, hi - lo + 2 * pad), -1, np.int64)
+        for i in np.argsort(e - s, kind="stable").tolist():
+            a, b = off[i] - base + pad, off[i] + e[i] - s[i] - base + pad
+            ref[1, a:b] = np.where(ref[0, a:b] >= 0, ref[0, a:b], ref[1, a:b])
+            ref[0, a:b] = np.arange(s[i], e[i])
+
+        def refs(q: int) -> np.ndarray:
+            r = ref[:, q - base + pad]
+            return r[r >= 0]
+
+        def noise(i: int, back: bool) -> float:
+            # the play's own gaps to the other plays over its first (last) frames
+            k = np.arange(min(8, e[i] - s[i]))
+            xs = s[i] + k if back else e[i] - 1 - k
+            qs = (off[i] + k if back else off[i] + e[i] - s[i] - 1 - k) - base + pad
+            r = np.where(ref[0, qs] == xs, ref[1, qs], ref[0, qs])
+            ok = r >= 0
+            return float(self.gaps(xs[ok], r[ok]).mean()) if ok.any() else -1.0
+
+        def judge(x: int, ys: np.ndarray, gauge: float) -> int:
+            # 2 specific and close enough, 1 agreeing and as close as the play, else 0
+            if gauge < 0 or not len(ys) or not self.valid[x]:
+                return 0
+            gap = int(self.gaps(np.full(len(ys), x), ys).min())
+            st = max(self.pair_state(x, y) for y in ys.tolist())
+            if st == 2 and gap <= GROW_EXCESS * max(gauge, floor):
+                return 2
+            return 1 if st and gap <= GROW_AGREE * max(gauge, floor) else 0
+
+        def walk(i: int, back: bool) -> bool:
+            step = -1 if back else 1
+            x = s[i] - 1 if back else e[i]
+            q = off[i] - 1 if back else off[i] + e[i] - s[i]
+            if not (0 <= x < n and lo <= q < hi) or claimed[x]:
+                return False  # plays back to back: the most common case, at once
+            gauge = noise(i, back)
+            took = waiting = 0
+            while 0 <= x < n and lo <= q < hi and not claimed[x] and waiting <= still:
+                st = judge(x, refs(q), gauge)
+                if st == 0:
+                    break
+                waiting += 1
+                if st == 2:
+                    took += waiting
+                    waiting = 0
+                x += step
+                q += step
+            if waiting <= self.shift:
+                took += waiting  # a few agreeing frames at a cut, not a still view
+            if not took:
+                return False
+            if back:
+                claimed[s[i] - took : s[i]] = True
+                s[i] -= took
+                off[i] -= took
+            else:
+                claimed[e[i] : e[i] + took] = True
+                e[i] += took
+            return True
+
+        def candidates(back: bool):
+            # a new footage frame before ``lo`` (after ``hi``): the frames beside the
+            # plays that reach that end, copies of one another
+            at = np.flatnonzero(off == lo) if back else np.flatnonzero(off + e - s == hi)
+            xs = s[at] - 1 if back else e[at]
+            ok = (xs >= 0) & (xs < n)
+            at, xs = at[ok], xs[ok]
+            ok = ~claimed[xs] & self.valid[xs]
+            at, xs = at[ok], xs[ok]
+            for c in range(min(3, len(xs))):
+                gauge = noise(int(at[c]), back)
+                states = [judge(int(xs[j]), xs[c : c + 1], gauge) if j != c else 0
+                          for j in range(len(xs))]  # fmt: skip
+                mates = [j for j, st in enumerate(states) if st == 2]
+                if not mates and vague[back] < self.shift:
+                    # agreeing only (slow footage, or a pattern that repeats, as a
+                    # conveyor does): three plays at least, for a few frames at most
+                    mates = [j for j, st in enumerate(states) if st]
+                    mates = mates if len(mates) >= 2 else []
+                if mates:
+                    return at[[c, *mates]], xs[c], xs[mates[0]], states[mates[0]] != 2
+            return None
+
+        def fit(x: np.ndarray, q: np.ndarray) -> float:
+            # mean gap of frames x to the footage's pictures at offsets q
+            r = ref[0, q - base + pad]
+            ok = (r >= 0) & (r != x)
+            return float(self.gaps(x[ok], r[ok]).mean()) if ok.any() else np.inf
+
+        # a short piece right beside a longer play whose offsets it does not continue,
+        # in slow footage placed a frame or two off: moved to continue that play when
+        # it fits the footage there about as well (at a cut between two plays it does
+        # not: the pictures differ)
+        order = np.argsort(s, kind="stable").tolist()
+        for i, j in itertools.pairwise(order):
+            if e[i] != s[j] or off[j] == off[i] + e[i] - s[i]:
+                continue
+            short = i if e[i] - s[i] < e[j] - s[j] else j
+            if e[short] - s[short] >= self.shift * 3:
+                continue
+            x = np.arange(s[short], e[short])
+            moved = off[j] - (e[i] - s[i]) if short == i else off[i] + e[i] - s[i]
+            if moved < lo or moved + len(x) > hi:
+                continue
+            now, then = fit(x, off[short] + x - s[short]), fit(x, moved + x - s[short])
+            if then <= GROW_AGREE * max(now, floor):
+                off[short] = moved
+
+        vague = {True: 0, False: 0}
+        for _ in range(2 * limit + 1):
+            for i in range(len(s)):
+                walk(i, True)
+                walk(i, False)
+            found = {side: candidates(side) for side in (True, False)}
+            sides = [side for side in (True, False) if found[side] is not None]
+            if not sides:
+                break
+            back = max(sides, key=lambda side: len(found[side][0]))
+            take, r0, r1, unsure = found[back]
+            vague[back] += unsure
+            if back:
+                lo -= 1
+                s[take] -= 1
+                off[take] -= 1
+                claimed[s[take]] = True
+            else:
+                claimed[e[take]] = True
+                e[take] += 1
+                hi += 1
+            ref[0, (lo if back else hi - 1) - base + pad] = r0
+            ref[1, (lo if back else hi - 1) - base + pad] = r1
+            if lo - base + pad <= 0 or hi - base + pad >= ref.shape[1]:
+                break
+        # two pieces of one play, the frame between them grown over: one play again
+        order = np.argsort(s, kind="stable")
+        s, e, off = s[order], e[order], off[order]
+        joined = np.zeros(len(s), bool)
+        joined[1:] = (s[1:] == e[:-1]) & (off[1:] == off[:-1] + (e[:-1] - s[:-1]))
+        head = np.flatnonzero(~joined)
+        last = np.append(head[1:], len(s)) - 1
+        return s[head], e[last], off[head]
 
     def diagonal_votes(self, a, b, d) -> np.ndarray:
         from .kernels import _diagonal_votes

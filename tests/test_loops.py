@@ -369,3 +369,23 @@ def test_warm_loads_every_kernel_a_search_runs(looped_clip, tmp_path):
     loops_found, loaded, shared = map(int, out[0].split())
     assert loops_found >= 1 and loaded > 10 and shared == loops_found
     assert out[1] == "[]"
+
+
+def test_a_copy_spliced_after_another_copys_source_is_a_loop_of_its_own(tmp_path):
+    """Copy A (footage 60-99) is spliced in right after footage 209, and copy B shows
+    footage 189-212: footage 209's picture is followed once by A's first frame (the
+    splice) and once by footage 210 (in B). A step seen once, across a cut, does not
+    chain two copies into one footage: A and B stay two loops, each copy placed."""
+    from fastloop.synth import Play, make_video, score
+
+    segments = [Play(0, 210), Play(60, 100), Play(210, 238), Play(177, 208),
+                Play(238, 262), Play(189, 213), Play(262, 330)]  # fmt: skip
+    truth = make_video(tmp_path / "v.mp4", segments, size=(240, 136), seed=4)
+    result = fastloop.scan(tmp_path / "v.mp4")
+    a = [lp for lp in result.loops if any(o.start_frame == 210 for o in lp.occurrences)]
+    assert len(a) == 1 and [(o.start_frame, o.length_frames) for o in a[0].occurrences] == [
+        (60, 40),
+        (210, 40),
+    ]
+    assert sum(len(lp.occurrences) for lp in result.loops) == 5
+    assert score(result.loops, truth)["precision"] == 1.0

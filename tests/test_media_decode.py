@@ -1,5 +1,6 @@
 """Finding ffmpeg, probing, and the decode pipe, on videos the fixtures make."""
 
+import itertools
 import os
 import subprocess
 
@@ -349,6 +350,41 @@ def test_animated_gif_is_a_video_and_its_loop_is_found(tmp_path):
     assert s["recall"] >= 0.99 and s["precision"] >= 0.995, s
     # the GIF's own frame delays give the times: the second play starts at 3 s
     assert result.loops[0].occurrences[1].start_s == pytest.approx(75 / 25)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("container", ["gif", "mp4"])
+def test_a_short_clip_trimmed_at_every_cut_has_every_play_to_the_frame(tmp_path, container):
+    """A 2 s clip at 15 fps played 12 times, 0-2 frames trimmed at each end of each
+    play (a GIF made from a screen recording): a footage frame at the clip's edge is
+    shown by a few plays only, and no run ties some of them to the rest. Every play
+    must still start and end on its own first and last frame."""
+    from fastloop.synth import Play, make_video, score
+
+    heads = [1, 2, 0, 0, 2, 1, 0, 1, 1, 0, 0, 0]
+    tails = [29, 30, 29, 29, 30, 28, 30, 29, 29, 29, 30, 30]
+    plays = [Play(40 + a, 40 + b) for a, b in zip(heads, tails, strict=True)]
+    mp4 = tmp_path / "clip.mp4"
+    truth = make_video(mp4, [Play(0, 40), *plays], size=(240, 136), fps=15, seed=11)
+    path = mp4
+    if container == "gif":
+        path = tmp_path / "clip.gif"
+        palette = "split[a][b];[a]palettegen[p];[b][p]paletteuse"
+        subprocess.run(
+            [find_ffmpeg(), "-v", "error", "-y", "-i", str(mp4), "-vf", palette, str(path)],
+            check=True,
+        )
+    result = fastloop.scan(path)
+    assert len(result.fingerprint) == len(truth)
+    (loop,) = result.loops
+    starts = 40 + np.cumsum([0] + [b - a for a, b in zip(heads, tails, strict=True)])
+    got = [(o.start_frame, o.start_frame + o.length_frames) for o in loop.occurrences]
+    assert got == list(itertools.pairwise(starts.tolist()))
+    # and shows the footage frame its own first frame is: offsets agree with the truth
+    first = {o.offset_frames - int(truth[o.start_frame]) for o in loop.occurrences}
+    assert len(first) == 1, first
+    s = score(result.loops, truth)
+    assert s["recall"] == 1.0 and s["precision"] == 1.0, s
 
 
 @pytest.mark.slow
