@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,6 @@ from .settings import (
     MIN_SPECIFIC,
     SPECIFIC_SHARE,
     default_max_distance,
-    frames_for,
     piece_frames,
 )
 from .verify import Judge
@@ -155,8 +155,8 @@ def search(
     if n < 4:
         return LoopSearch([])
     judge = Judge.for_fingerprint(fp, p.flat_contrast, parallel_from)
-    # a frame of slack: a copy cut at 1 s by time holds 29 or 30 frames at 29.97 fps
-    min_len = max(2, frames_for(p.min_length_s, fps) - 1)
+    # whole frames: a copy cut at 1 s by time holds 29 or 30 frames at 29.97 fps
+    min_len = max(2, math.floor(p.min_length_s * fps + 1e-9)) if fps > 0 else 2
     piece = piece_frames(fps)
     cells = judge.prepare()
     a, b, d, spec, dsum = judge.propose(
@@ -371,7 +371,9 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
         s, e, off = judge.grow_plays(s, e, off, claimed, 2 * min_len)
         lo = int(off.min())
         length = int((off + (e - s)).max()) - lo
-        if length < min_len:
+        if len(s) < 2 or length < min_len:
+            for a, b in zip(s.tolist(), e.tolist(), strict=True):
+                claimed[a:b] = False  # free for the loops after it
             continue
         occ = tuple(
             Occurrence(int(a), float(fp.pts[a]), int(b - a), int(o - lo))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import threading
 import unicodedata
 
@@ -49,6 +50,19 @@ def display_path(path: str | os.PathLike) -> str:
     return "".join(out)
 
 
+def _inherited_fd(path: str) -> int | None:
+    """The open descriptor ``path`` names (/dev/stdout, /dev/stderr, /dev/fd/N,
+    /proc/self/fd/N), else None."""
+    p = os.path.abspath(path)
+    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if p in named:
+        return named[p]
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        if p.startswith(prefix) and p[len(prefix) :].isdigit():
+            return int(p[len(prefix) :])
+    return None
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = False):
     """Open a temporary file beside ``path`` for writing; on success it replaces
@@ -63,14 +77,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", durable: bool = Fals
     >>> with atomic_write("out.json", "w") as fh:  # doctest: +SKIP
     ...     fh.write("{}")
     """
-    path = os.path.realpath(os.fspath(path))  # through a link: its target is replaced
+    path = os.fspath(path)
     encoding = None if "b" in mode else "utf-8"
-    if os.path.exists(path) and not os.path.isfile(path):
-        # /dev/null, /dev/stdout, a named pipe: a rename would put a file in their
-        # place (as root, /dev/null itself); written to as they are
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)  # through links
+    except OSError:
+        special = False
+    fd = _inherited_fd(path)
+    if fd is not None:
+        # /dev/stdout and the like: the descriptor the shell opened (a pipe, a
+        # terminal, or a file, maybe to append), not a new opening that truncates
+        with os.fdopen(os.dup(fd), mode, encoding=encoding) as fh:
+            yield fh
+        return
+    if special or os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        # /dev/null, a named pipe: a rename would put a file in their place (as
+        # root, /dev/null itself); written to as they are
         with open(path, mode, encoding=encoding) as fh:
             yield fh
         return
+    path = os.path.realpath(path)  # through a link: its target is replaced
     tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"
     try:
         with open(tmp, mode, encoding=encoding) as fh:

@@ -350,10 +350,16 @@ class Judge:
         # two frames showing each footage frame, from two plays: the longest plays
         # write last, so a footage frame's references come from the surest plays
         ref = np.full((2, hi - lo + 2 * pad), -1, np.int64)
-        for i in np.argsort(e - s, kind="stable").tolist():
-            a, b = off[i] - base + pad, off[i] + e[i] - s[i] - base + pad
-            ref[1, a:b] = np.where(ref[0, a:b] >= 0, ref[0, a:b], ref[1, a:b])
-            ref[0, a:b] = np.arange(s[i], e[i])
+        cuts = self.cuts()
+
+        def fill() -> None:
+            ref[:] = -1
+            for i in np.argsort(e - s, kind="stable").tolist():
+                a, b = off[i] - base + pad, off[i] + e[i] - s[i] - base + pad
+                ref[1, a:b] = np.where(ref[0, a:b] >= 0, ref[0, a:b], ref[1, a:b])
+                ref[0, a:b] = np.arange(s[i], e[i])
+
+        fill()
 
         def refs(q: int) -> np.ndarray:
             r = ref[:, q - base + pad]
@@ -369,14 +375,19 @@ class Judge:
             return float(self.gaps(xs[ok], r[ok]).mean()) if ok.any() else -1.0
 
         def judge(x: int, ys: np.ndarray, gauge: float) -> int:
-            # 2 specific and close enough, 1 agreeing and as close as the play, else 0
+            # 2 specific to one of ys and close enough to it, 1 agreeing with one and
+            # as close to it as the play is to its own, else 0
             if gauge < 0 or not len(ys) or not self.valid[x]:
                 return 0
-            gap = int(self.gaps(np.full(len(ys), x), ys).min())
-            st = max(self.pair_state(x, y) for y in ys.tolist())
-            if st == 2 and gap <= GROW_EXCESS * max(gauge, floor):
-                return 2
-            return 1 if st and gap <= GROW_AGREE * max(gauge, floor) else 0
+            best = 0
+            gaps = self.gaps(np.full(len(ys), x), ys).tolist()
+            for y, gap in zip(ys.tolist(), gaps, strict=True):
+                st = self.pair_state(x, y)
+                if st == 2 and gap <= GROW_EXCESS * max(gauge, floor):
+                    return 2
+                if st and gap <= GROW_AGREE * max(gauge, floor):
+                    best = 1
+            return best
 
         def walk(i: int, back: bool) -> bool:
             step = -1 if back else 1
@@ -396,8 +407,12 @@ class Judge:
                     waiting = 0
                 x += step
                 q += step
-            if waiting <= self.shift:
-                took += waiting  # a few agreeing frames at a cut, not a still view
+            if waiting and waiting <= self.shift:
+                # a few agreeing frames up to a cut (or another play, or the video's
+                # end), not a still view: x is the frame the walk stopped at
+                inside = 0 <= x < n
+                if not inside or claimed[x] or cuts[x + 1 if back else x]:
+                    took += waiting
             if not took:
                 return False
             if back:
@@ -433,8 +448,10 @@ class Judge:
             return None
 
         def fit(x: np.ndarray, q: np.ndarray) -> float:
-            # mean gap of frames x to the footage's pictures at offsets q
-            r = ref[0, q - base + pad]
+            # mean gap of frames x to the footage's pictures at offsets q (shown by
+            # other plays)
+            at = q - base + pad
+            r = np.where(ref[0, at] == x, ref[1, at], ref[0, at])
             ok = (r >= 0) & (r != x)
             return float(self.gaps(x[ok], r[ok]).mean()) if ok.any() else np.inf
 
@@ -443,6 +460,7 @@ class Judge:
         # it fits the footage there about as well (at a cut between two plays it does
         # not: the pictures differ)
         order = np.argsort(s, kind="stable").tolist()
+        seated = False
         for i, j in itertools.pairwise(order):
             if e[i] != s[j] or off[j] == off[i] + e[i] - s[i]:
                 continue
@@ -454,12 +472,16 @@ class Judge:
             if moved < lo or moved + len(x) > hi:
                 continue
             now, then = fit(x, off[short] + x - s[short]), fit(x, moved + x - s[short])
-            if then <= GROW_AGREE * max(now, floor):
+            if np.isfinite(now) and np.isfinite(then) and then <= GROW_AGREE * max(now, floor):
                 off[short] = moved
+                seated = True
+        if seated:
+            fill()
 
         vague = {True: 0, False: 0}
+        again = range(len(s))
         for _ in range(2 * limit + 1):
-            for i in range(len(s)):
+            for i in again:
                 walk(i, True)
                 walk(i, False)
             found = {side: candidates(side) for side in (True, False)}
@@ -480,6 +502,8 @@ class Judge:
                 hi += 1
             ref[0, (lo if back else hi - 1) - base + pad] = r0
             ref[1, (lo if back else hi - 1) - base + pad] = r1
+            # only plays at that end can go on into the new footage frame
+            again = np.flatnonzero(off == lo if back else off + e - s == hi).tolist()
             if lo - base + pad <= 0 or hi - base + pad >= ref.shape[1]:
                 break
         # two pieces of one play, the frame between them grown over: one play again

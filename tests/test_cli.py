@@ -101,6 +101,18 @@ def test_output_into_a_pipe_or_through_a_link_stays_what_it_was(looped_clip, tmp
     assert code == 0, err
     assert link.is_symlink() and json.loads(target.read_text())["looped"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.json", "real.json"]
+    # -o /dev/stdout: into a pipe, and into a file the shell opened to append
+    cmd = [sys.executable, "-m", "fastloop", "--no-progress", "scan", looped_clip[0],
+           "--format", "json", "-o", "/dev/stdout"]  # fmt: skip
+    piped = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["looped"] is True
+    log = tmp_path / "log.txt"
+    log.write_text("before\n")
+    with open(log, "a") as fh:
+        subprocess.run(cmd, stdout=fh, stderr=subprocess.DEVNULL, timeout=120, check=True)
+    before, rest = log.read_text().split("\n", 1)
+    assert before == "before" and json.loads(rest)["looped"] is True
 
 
 def test_fingerprint_then_scan_without_decoding(looped_clip, tmp_path):
