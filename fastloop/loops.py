@@ -368,7 +368,7 @@ def footage_loops(fp: Fingerprint, ra, rb, rd, min_len: int, judge: Judge) -> li
     loops = []
     for s, e, off, ds, dc in plays:
         # the frames at the cuts the classes left out (Judge.grow_plays)
-        s, e, off = judge.grow_plays(s, e, off, claimed, 2 * min_len)
+        s, e, off = judge.grow_plays(s, e, off, claimed, 2 * min_len, min_len)
         lo = int(off.min())
         length = int((off + (e - s)).max()) - lo
         if len(s) < 2 or length < min_len:

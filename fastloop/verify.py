@@ -319,7 +319,7 @@ class Judge:
         got = _judge(self.desc, self.valid, x, y, shift, k, top, agree, ratio10, floor, min_motion)
         return int(got[1])
 
-    def grow_plays(self, s, e, off, claimed: np.ndarray, limit: int):
+    def grow_plays(self, s, e, off, claimed: np.ndarray, limit: int, window: int):
         """The plays of one loop (video frames ``s[i]..e[i]-1`` show footage frames
         ``off[i]..``) grown frame by frame over their cuts, onto frames no play
         holds (``claimed``, updated): the classes place a frame only where runs tied
@@ -338,8 +338,11 @@ class Judge:
         when they are copies of one another (the side with more of them first: at
         a cut of a clip played back to back, the frame is the end of one play or
         the start of the next). Work in the plays times the frames grown (``limit``
-        new footage frames at most), never in pairs of plays. Returns new (s, e,
-        off) arrays."""
+        new footage frames at most), never in pairs of plays. Where no other play
+        of the loop shows such a frame, a frame beside any play of the video (at
+        least ``window`` frames away) that is a specific copy of it makes a new
+        play: a copy's source split by another splice goes on there. Returns new
+        (s, e, off) arrays."""
         s, e, off = (np.array(v, np.int64) for v in (s, e, off))
         n = len(self.valid)
         still = seconds_frames(MAX_STATIC_S, self.fps, self.shift)
@@ -444,8 +447,49 @@ class Judge:
                     mates = [j for j, st in enumerate(states) if st]
                     mates = mates if len(mates) >= 2 else []
                 if mates:
-                    return at[[c, *mates]], xs[c], xs[mates[0]], states[mates[0]] != 2
+                    return at[[c, *mates]], xs[c], xs[mates[0]], states[mates[0]] != 2, -1
+            # no other play of this loop shows it: a copy's source split by another
+            # splice goes on after that other copy, beside another loop's play
+            for c in range(min(3, len(xs))):
+                if cuts[xs[c] + 1 if back else xs[c]]:
+                    continue  # the copy's source goes on without a cut, or not at all
+                y = stranger(int(xs[c]), noise(int(at[c]), back), back)
+                if y >= 0:
+                    return at[[c]], xs[c], y, False, y
             return None
+
+        pool: list[np.ndarray] = []
+
+        def stranger(x: int, gauge: float, back: bool) -> int:
+            # a frame beside some play (of any loop), far from x, that x is a
+            # specific copy of: the closest of them
+            if gauge < 0:
+                return -1
+            if not pool:
+                edge = np.zeros(n, bool)
+                edge[1:] |= claimed[:-1]
+                edge[:-1] |= claimed[1:]
+                pool.append(np.flatnonzero(edge & ~claimed & self.valid))
+            ys = pool[0][~claimed[pool[0]] & (np.abs(pool[0] - x) >= window)]
+            if not len(ys):
+                return -1
+            g = self.gaps(np.full(len(ys), x), ys)
+            near = np.flatnonzero(g <= GROW_EXCESS * max(gauge, floor))
+            step = -1 if back else 1
+            for y in ys[near[np.argsort(g[near], kind="stable")]][:4].tolist():
+                if self.pair_state(x, y) != 2 or self.pair_state(y, x) != 2:
+                    continue
+                # and the frame after each (before, going back) too: two frames of a
+                # source a splice cut in two are as close as a copy, but the frames
+                # beyond them are not
+                x2, y2 = x + step, y + step
+                if not (0 <= min(x2, y2) and max(x2, y2) < n) or claimed[x2] or claimed[y2]:
+                    continue
+                if self.pair_state(x2, y2) and int(
+                    self.gaps(np.array([x2]), np.array([y2]))[0]
+                ) <= GROW_EXCESS * max(gauge, floor):
+                    return y
+            return -1
 
         def fit(x: np.ndarray, q: np.ndarray) -> float:
             # mean gap of frames x to the footage's pictures at offsets q (shown by
@@ -489,7 +533,7 @@ class Judge:
             if not sides:
                 break
             back = max(sides, key=lambda side: len(found[side][0]))
-            take, r0, r1, unsure = found[back]
+            take, r0, r1, unsure, new = found[back]
             vague[back] += unsure
             if back:
                 lo -= 1
@@ -500,6 +544,10 @@ class Judge:
                 claimed[e[take]] = True
                 e[take] += 1
                 hi += 1
+            if new >= 0:  # a play of its own, one frame long for now
+                s, e = np.append(s, new), np.append(e, new + 1)
+                off = np.append(off, lo if back else hi - 1)
+                claimed[new] = True
             ref[0, (lo if back else hi - 1) - base + pad] = r0
             ref[1, (lo if back else hi - 1) - base + pad] = r1
             # only plays at that end can go on into the new footage frame
