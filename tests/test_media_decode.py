@@ -331,19 +331,25 @@ def test_fingerprint_save_load_roundtrip(looped_clip, tmp_path):
         fastloop.Fingerprint.load(tmp_path / "junk.npz")
 
 
-@pytest.mark.slow
-def test_animated_gif_is_a_video_and_its_loop_is_found(tmp_path):
-    # an animated GIF is the canonical looped clip: a 3 s clip played 4 times
-    from fastloop.synth import Play, make_video, score
-
-    mp4, gif = tmp_path / "clip.mp4", tmp_path / "clip.gif"
-    truth = make_video(mp4, [Play(0, 75)] * 4, size=(160, 90), fps=25, seed=5)
+def _as_gif(mp4):
+    """``mp4`` as an animated GIF beside it (one palette, every frame kept)."""
+    gif = mp4.with_suffix(".gif")
     palette = "split[a][b];[a]palettegen[p];[b][p]paletteuse"
     subprocess.run(
         [find_ffmpeg(), "-v", "error", "-y", "-i", str(mp4), "-vf", palette, str(gif)],
         check=True,
     )
-    result = fastloop.scan(gif)
+    return gif
+
+
+@pytest.mark.slow
+def test_animated_gif_is_a_video_and_its_loop_is_found(tmp_path):
+    # an animated GIF is the canonical looped clip: a 3 s clip played 4 times
+    from fastloop.synth import Play, make_video, score
+
+    mp4 = tmp_path / "clip.mp4"
+    truth = make_video(mp4, [Play(0, 75)] * 4, size=(160, 90), fps=25, seed=5)
+    result = fastloop.scan(_as_gif(mp4))
     assert len(result.fingerprint) == len(truth)
     assert [len(lp.occurrences) for lp in result.loops] == [4]
     s = score(result.loops, truth)
@@ -366,15 +372,7 @@ def test_a_short_clip_trimmed_at_every_cut_has_every_play_to_the_frame(tmp_path,
     plays = [Play(40 + a, 40 + b) for a, b in zip(heads, tails, strict=True)]
     mp4 = tmp_path / "clip.mp4"
     truth = make_video(mp4, [Play(0, 40), *plays], size=(240, 136), fps=15, seed=11)
-    path = mp4
-    if container == "gif":
-        path = tmp_path / "clip.gif"
-        palette = "split[a][b];[a]palettegen[p];[b][p]paletteuse"
-        subprocess.run(
-            [find_ffmpeg(), "-v", "error", "-y", "-i", str(mp4), "-vf", palette, str(path)],
-            check=True,
-        )
-    result = fastloop.scan(path)
+    result = fastloop.scan(_as_gif(mp4) if container == "gif" else mp4)
     assert len(result.fingerprint) == len(truth)
     (loop,) = result.loops
     starts = 40 + np.cumsum([0] + [b - a for a, b in zip(heads, tails, strict=True)])
