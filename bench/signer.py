@@ -12,23 +12,19 @@ the loops, and frame recall and precision against the plan. Cached outside the r
 from __future__ import annotations
 
 import argparse
-import functools
 import glob
 import json
-import operator
 import os
 import statistics
-import subprocess
 import time
 
 import numpy as np
 
 import fastloop
-from fastloop.ffmpeg import find_ffmpeg
 from fastloop.synth import score
 
 from .common import HERE, machine, workdir
-from .validate_real import DEFAULT_VIDEOS, X264, loop_plan, motion, splice
+from .validate_real import DEFAULT_VIDEOS, join, loop_plan, motion, splice
 
 PLAYS = 28
 
@@ -45,12 +41,7 @@ def main(argv=None) -> dict:
     folder = workdir(args.workdir)
     joined = os.path.join(folder, "signer-joined.mp4")
     if not os.path.exists(joined):
-        inputs = functools.reduce(operator.iadd, (["-i", p] for p in clips), [])
-        graph = "".join(f"[{i}:v]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0"
-        subprocess.run(
-            [find_ffmpeg(), "-v", "error", "-y", *inputs, "-filter_complex", graph, *X264, joined],
-            check=True,
-        )
+        join(clips, joined)
     src = fastloop.fingerprint(joined)
     plan = loop_plan(
         motion(src), src.fps, np.random.default_rng(11), PLAYS, len(src) / src.fps - 1.0

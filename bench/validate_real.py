@@ -51,6 +51,16 @@ def x264(crf: int) -> list[str]:
 X264 = x264(23)
 
 
+def join(clips: list[str], out: str) -> None:
+    """The ``clips`` one after another in ``out``, encoded once (``X264``)."""
+    inputs = functools.reduce(operator.iadd, (["-i", p] for p in clips), [])
+    graph = "".join(f"[{i}:v]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0"
+    subprocess.run(
+        [find_ffmpeg(), "-v", "error", "-y", *inputs, "-filter_complex", graph, *X264, out],
+        check=True,
+    )
+
+
 def splice(src: str, out: str, plan: list[tuple[int, int]], crf: int = 23) -> np.ndarray:
     """Write the source frames ``[a, b)`` of each plan entry, in order, to ``out``;
     return the truth (source frame of every output frame). An ``out`` ending in .gif
@@ -222,12 +232,7 @@ def main(argv=None) -> dict:
                 print(f"alone    {row['clip']:<42} {row['frames']:>6} frames  loops={row['loops']}")
         if asl:
             cat = os.path.join(scratch, "asl.mp4")
-            inputs = functools.reduce(operator.iadd, (["-i", p] for p in asl), [])
-            graph = "".join(f"[{i}:v]" for i in range(len(asl))) + f"concat=n={len(asl)}:v=1:a=0"
-            subprocess.run(
-                [find_ffmpeg(), "-v", "error", "-y", *inputs, "-filter_complex", graph, *X264, cat],
-                check=True,
-            )
+            join(asl, cat)
             r = fastloop.scan(cat)
             report["asl"] = {"clips": len(asl), "frames": len(r.fingerprint), "loops": len(r.loops)}
             print(f"asl concatenated: {len(asl)} clips, {len(r.fingerprint)} frames, "
