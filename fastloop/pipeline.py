@@ -22,6 +22,7 @@ Three ways to run the same decode-and-hash, picked by :func:`fingerprint`:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
@@ -120,13 +121,27 @@ def _warm(hasher: Hasher) -> threading.Event:
     return in_background(hasher.warm)
 
 
+#: Threads of :func:`in_background` still running: joined when the interpreter exits.
+_BACKGROUND: set[threading.Thread] = set()
+
+
+@atexit.register
+def _join_background() -> None:
+    """Wait for code still loading (or compiling, the first time) in the background:
+    a daemon thread stopped inside LLVM as the interpreter exits aborts the process
+    ("terminate called without an active exception", exit -6) after a scan of a few
+    frames that finished before the search's code had loaded."""
+    for thread in list(_BACKGROUND):
+        thread.join()
+
+
 def in_background(work: Callable[[], object]) -> threading.Event:
     """Run ``work`` in a daemon thread at the lowest CPU priority (Linux sets it per
     thread), the event set when it is done. For loading code while ffmpeg decodes:
     both cores are ffmpeg's, and numba's 0.5 s of loading taken from them slowed a
     one-hour scan by 9% (8 alternated rounds); at low priority it runs where ffmpeg
     waits, and where the decode is short, once it is over. An error is left for the
-    real call that follows to raise."""
+    real call that follows to raise. The interpreter's exit waits for it."""
     done = threading.Event()
 
     def run() -> None:
@@ -140,8 +155,11 @@ def in_background(work: Callable[[], object]) -> threading.Event:
             pass
         finally:
             done.set()
+            _BACKGROUND.discard(threading.current_thread())
 
-    threading.Thread(target=run, daemon=True, name="fastloop-warm").start()
+    thread = threading.Thread(target=run, daemon=True, name="fastloop-warm")
+    _BACKGROUND.add(thread)
+    thread.start()
     return done
 
 

@@ -683,3 +683,20 @@ def test_fuzzed_files_return_or_raise_a_fastloop_error(tmp_path, fuzz_sources):
             assert r["message"] and "\n" not in r["message"], r
     # the corpus must exercise both paths, or it tests nothing
     assert {r["outcome"] for r in records} == {"ok", "error"}, records
+
+
+def test_the_exit_waits_for_code_loading_in_the_background(tmp_path):
+    """A scan of a few frames can end while the search's code still loads (or, on a
+    first run, compiles) in a background thread; stopped inside LLVM by the exit, it
+    aborted the process (exit -6, "terminate called without an active exception").
+    The exit waits for it: here a slow stand-in writes its mark after the main code
+    has returned."""
+    mark = tmp_path / "done"
+    code = (
+        "import time\n"
+        "from fastloop.pipeline import in_background\n"
+        f"in_background(lambda: (time.sleep(1), open({str(mark)!r}, 'w').write('x')))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert mark.read_text() == "x"
