@@ -32,7 +32,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +45,7 @@ from .settings import (
     SPECIFIC_SHARE,
     default_max_distance,
     piece_frames,
+    whole_frames,
 )
 from .verify import Judge
 
@@ -155,8 +155,7 @@ def search(
     if n < 4:
         return LoopSearch([])
     judge = Judge.for_fingerprint(fp, p.flat_contrast, parallel_from)
-    # whole frames: a copy cut at 1 s by time holds 29 or 30 frames at 29.97 fps
-    min_len = max(2, math.floor(p.min_length_s * fps + 1e-9)) if fps > 0 else 2
+    min_len = whole_frames(p.min_length_s, fps)
     piece = piece_frames(fps)
     cells = judge.prepare()
     a, b, d, spec, dsum = judge.propose(

@@ -93,6 +93,12 @@ def frames_for(seconds: float, fps: float) -> int:
     return max(2, math.ceil(seconds * fps - 1e-9)) if fps > 0 else 2
 
 
+def whole_frames(seconds: float, fps: float) -> int:
+    """The whole frames ``seconds`` spans at ``fps``, at least 2: the shortest loop (a
+    copy cut at 1 s by time holds 29 or 30 frames at 29.97 fps)."""
+    return max(2, math.floor(seconds * fps + 1e-9)) if fps > 0 else 2
+
+
 def piece_frames(fps: float) -> int:
     """``PIECE_S`` in frames, at least 3: the shortest run that counts, and the
     shortest stretch that counts as a play beside another."""

@@ -70,6 +70,7 @@ class Judge:
     fps: float
     _motion: np.ndarray | None = None
     _cuts: np.ndarray | None = None
+    _pair_args: tuple | None = None
     #: work of this many frames or more is shared among the cores (None:
     #: PARALLEL_FRAMES; 0 makes a small search take the day's paths, to load them)
     parallel_from: int | None = None
@@ -313,11 +314,11 @@ class Judge:
 
         if not (self.valid[x] and self.valid[y]):
             return 0
-        top = np.zeros(self.desc.shape[1], np.uint8)
-        shift, k, agree, ratio10, floor, min_motion = self.walk_args()[:6]
-        x, y = int(x), int(y)
-        got = _judge(self.desc, self.valid, x, y, shift, k, top, agree, ratio10, floor, min_motion)
-        return int(got[1])
+        if self._pair_args is None:  # the scratch space and thresholds, made once
+            shift, k, agree, ratio10, floor, min_motion = self.walk_args()[:6]
+            top = np.zeros(self.desc.shape[1], np.uint8)
+            self._pair_args = (shift, k, top, agree, ratio10, floor, min_motion)
+        return int(_judge(self.desc, self.valid, int(x), int(y), *self._pair_args)[1])
 
     def grow_plays(self, s, e, off, claimed: np.ndarray, limit: int, window: int):
         """The plays of one loop (video frames ``s[i]..e[i]-1`` show footage frames
