@@ -34,6 +34,8 @@ else:
     import numba as nb
 
 _JIT = {"cache": True, "nogil": True}
+#: Eight flag bytes read as one word (``_ahash_batch``) are in this order.
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -80,12 +82,21 @@ def _ahash_batch(frames, out, contrast, desc, pool):
     the last word is padded with zeros. ``contrast[f]`` receives max - min of the
     frame (0 = flat). ``desc[f]`` receives the gray levels the hash throws away, as
     the rounded means of ``pool`` x ``pool`` blocks, row-major (uint8[n, (N/pool)^2]).
+
+    Every step is a loop the vector unit takes whole (3x faster than packing bit by
+    bit and summing each block on its own, which made hashing most of a day's CPU
+    outside ffmpeg): the comparisons go to one byte a pixel, and eight of those bytes,
+    read as one little-endian word, become eight bits by one multiplication; 2 x 2
+    blocks are summed as two rows added, then neighbouring columns.
     """
     n, npix = frames.shape
     nwords = out.shape[1]
     size = np.int64(np.sqrt(npix) + 0.5)
     cells = size // pool
     half = (pool * pool) // 2
+    flags = np.zeros(nwords * 64, np.uint8)  # past npix: stays 0, the padding bits
+    flags64 = flags.view(np.uint64)
+    rows = np.empty(size, np.uint16)
     for f in range(n):
         total = np.int32(0)  # 64 * 64 * 255 fits: int32 lets LLVM vectorise the sums
         lo = np.uint8(255)
@@ -96,15 +107,31 @@ def _ahash_batch(frames, out, contrast, desc, pool):
             lo = min(lo, v)
             hi = max(hi, v)
         contrast[f] = hi - lo if npix > 0 else 0
-        t = np.int32(total // npix) if npix > 0 else np.int32(0)
+        t = np.uint8(total // npix) if npix > 0 else np.uint8(0)
+        for p in range(npix):
+            flags[p] = np.uint8(1) if frames[f, p] > t else np.uint8(0)
         for w in range(nwords):
-            base = w * 64
-            m = min(64, npix - base)
             word = np.uint64(0)
-            for b in range(m):
-                bit = np.uint64(1) if np.int32(frames[f, base + b]) > t else np.uint64(0)
-                word |= bit << np.uint64(63 - b)
+            for q in range(8):
+                if _LITTLE_ENDIAN:
+                    # byte j of the word (pixel 8q + j) lands on bit 7 - j of the top byte
+                    x = flags64[8 * w + q] * np.uint64(0x8040201008040201)
+                    byte = x >> np.uint64(56)
+                else:  # pragma: no cover - no big-endian machine runs numba today
+                    byte = np.uint64(0)
+                    for j in range(8):
+                        byte = (byte << np.uint64(1)) | np.uint64(flags[64 * w + 8 * q + j])
+                word = (word << np.uint64(8)) | byte
             out[f, w] = word
+        if pool == 2:
+            for cy in range(cells):
+                r0 = 2 * cy * size
+                for c in range(size):
+                    rows[c] = np.uint16(frames[f, r0 + c]) + np.uint16(frames[f, r0 + size + c])
+                for cx in range(cells):
+                    s = rows[2 * cx] + rows[2 * cx + 1] + np.uint16(2)
+                    desc[f, cy * cells + cx] = s >> np.uint16(2)
+            continue
         for cy in range(cells):
             for cx in range(cells):
                 s = 0
@@ -1116,18 +1143,6 @@ def _run_gaps(desc, ra, rb, rd, k, out):
 # --------------------------------------------------------------------------- frame classes
 
 
-@nb.njit(inline="always")
-def _find(parent, x):
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:
-        nxt = parent[x]
-        parent[x] = root
-        x = nxt
-    return root
-
-
 @nb.njit(**_JIT)
 def _frame_roots(n, ra, rb, rd, window):
     """Union-find over frames: every frame of run r is joined with its partner, runs
@@ -1140,11 +1155,16 @@ def _frame_roots(n, ra, rb, rd, window):
     pictures of the footage, and every play after it. The check walks the smaller
     class's members (small into large: O(n log n) members seen in all).
 
+    Every frame points at its class's root at all times (the smaller class's members,
+    walked for the check anyway, are pointed at the larger's root): a frame's class
+    is one read, and the check around a member is a scan of neighbouring entries, not
+    a chain of reads far apart in memory (2.6x faster on a looped day).
+
     Returns, per frame, the earliest frame showing the same picture (itself when it
     has no copy) and the size of its class.
     """
     # int32: a day is 2.6 million frames, and every array here is one a frame
-    parent = np.arange(n, dtype=np.int32)
+    root = np.arange(n, dtype=np.int32)
     size = np.ones(n, np.int32)
     # members of a class, a circular list through any of them: two lists merge by
     # swapping one successor of each, so no list needs its tail
@@ -1154,8 +1174,8 @@ def _frame_roots(n, ra, rb, rd, window):
             y = x + rd[r]
             if y >= n or y < 0:
                 break
-            a = _find(parent, x)
-            b = _find(parent, y)
+            a = root[x]
+            b = root[y]
             if a == b:
                 continue
             if size[a] > size[b]:
@@ -1163,32 +1183,35 @@ def _frame_roots(n, ra, rb, rd, window):
             clash = False
             m = a
             while window > 0 and not clash:
+                hits = 0  # counted, not searched: a loop without an exit vectorises
                 for f in range(max(0, m - window + 1), min(n, m + window)):
-                    if _find(parent, f) == b:
-                        clash = True
-                        break
+                    hits += root[f] == b
+                clash = hits > 0
                 m = nxt[m]
                 if m == a:
                     break
             if clash:
                 continue
-            parent[a] = b
+            m = a
+            while True:
+                root[m] = b
+                m = nxt[m]
+                if m == a:
+                    break
             size[b] += size[a]
             nxt[a], nxt[b] = nxt[b], nxt[a]
     first = nxt  # no longer needed as lists: each root's earliest frame
     first[:] = -1
     for x in range(n):
-        root = _find(parent, x)  # every frame now points at its root
-        if first[root] < 0:
-            first[root] = x
-    # the results in place of parent and size: entry x is read (for its root)
-    # before it is written, and a root's own entries are written with themselves
-    roots = parent
+        if first[root[x]] < 0:
+            first[root[x]] = x
+    # the results in place of root and size: entry x is read (for its root) before it
+    # is written, and a root's own entries are written with themselves
     for x in range(n):
-        root = parent[x]
-        roots[x] = first[root]
-        size[x] = size[root]
-    return roots, size
+        r = root[x]
+        size[x] = size[r]
+        root[x] = first[r]
+    return root, size
 
 
 @nb.njit(**_JIT)
