@@ -94,7 +94,9 @@ def _ahash_batch(frames, out, contrast, desc, pool):
     size = np.int64(np.sqrt(npix) + 0.5)
     cells = size // pool
     half = (pool * pool) // 2
-    flags = np.zeros(nwords * 64, np.uint8)  # past npix: stays 0, the padding bits
+    # past npix: stays 0, the padding bits (and room for every pixel whatever ``out``'s
+    # width: pixels past its words are flagged and never read)
+    flags = np.zeros(64 * max(nwords, (npix + 63) // 64), np.uint8)
     flags64 = flags.view(np.uint64)
     rows = np.empty(size, np.uint16)
     for f in range(n):
@@ -1153,7 +1155,8 @@ def _frame_roots(n, ra, rb, rd, window):
     class is refused (0: no check). A pair a few frames off its copy's diagonal, at
     the edge of a run where a cut blurs it, would otherwise merge neighbouring
     pictures of the footage, and every play after it. The check walks the smaller
-    class's members (small into large: O(n log n) members seen in all).
+    class's members (small into large: O(n log n) members seen in all, each a scan of
+    2 x ``window`` entries).
 
     Every frame points at its class's root at all times (the smaller class's members,
     walked for the check anyway, are pointed at the larger's root): a frame's class
