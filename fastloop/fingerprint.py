@@ -3,13 +3,15 @@ analysis. Everything before it reads video; everything after it is array work.""
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from .errors import FastloopError, InputError
 from .hashing import descriptor_cells, words_for
 from .util import atomic_write, display_path
 
@@ -140,8 +142,9 @@ class Fingerprint:
 
 
 def _load_desc(z) -> np.ndarray:
-    """The ``desc`` member of an open npz: in memory when small, else streamed into an
-    unlinked temporary file and memory-mapped (see :class:`Descriptors`)."""
+    """The ``desc`` member of an open npz: in memory, or streamed into an unlinked
+    temporary file and memory-mapped where it would not fit comfortably (see
+    :func:`spills`)."""
     with z.zip.open("desc.npy") as fh:
         version = np.lib.format.read_magic(fh)
         read_header = (
@@ -153,7 +156,7 @@ def _load_desc(z) -> np.ndarray:
         if dtype != np.uint8 or fortran or len(shape) != 2:
             raise ValueError("desc must be a C-ordered uint8[n, cells] array")
         n, cells = shape
-        if n * cells <= SPILL_BYTES:
+        if not spills(n * cells):
             return np.frombuffer(fh.read(n * cells), np.uint8).reshape(n, cells).copy()
         out = _unlinked_file()
         while True:
@@ -167,24 +170,55 @@ def _load_desc(z) -> np.ndarray:
         return mm
 
 
-#: Gray descriptors of more than this many bytes go to an unlinked temporary file as
-#: they arrive and are read back through a memory map: a day at 30 fps is 373 MB.
+#: Gray descriptors of no more than this many bytes always stay in memory.
 SPILL_BYTES = 64 << 20
+#: Above SPILL_BYTES, descriptors taking more than this share of the memory available
+#: go to an unlinked temporary file and are read through a memory map.
+SPILL_SHARE = 0.25
+
+
+def spills(nbytes: int) -> bool:
+    """Do ``nbytes`` of gray descriptors go to disk? Only when they would not fit
+    comfortably in memory (more than :data:`SPILL_SHARE` of what is available): a
+    day at 30 fps is 373 MB, which a machine with 1.5 GB free holds. In memory they
+    cost nothing more (the search reads every page of them either way, and a mapped
+    page counts in the resident set as much as any other), while pages mapped from a
+    file are written back to disk during the decode and fault again on the next
+    write (0.3 s to place a day's second range, against 10 ms in memory)."""
+    if nbytes <= SPILL_BYTES:
+        return False
+    return nbytes > SPILL_SHARE * _available_memory()
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to new allocations now (Linux's MemAvailable), else
+    the machine's memory."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 0
 
 
 class Descriptors:
     """Collects the gray descriptors of a decode, range by range, as they arrive.
 
-    Small videos keep them in memory. Above :data:`SPILL_BYTES` each range writes to
-    its own temporary file, and :meth:`finish` writes the kept frames, in order, to
-    one file read back as a read-only memory map. Every file is unlinked as soon as
+    They stay in memory unless they would not fit comfortably (see :func:`spills`);
+    then each range writes to its own temporary file, and :meth:`finish` writes the
+    kept frames, in order, to one file read back as a memory map. Every file is unlinked as soon as
     it is open, so nothing is left behind, whatever ends the process.
     """
 
     def __init__(self, hash_size: int, frames_estimate: int, spill: bool | None = None):
         self.cells = descriptor_cells(hash_size)
         if spill is None:
-            spill = frames_estimate * self.cells > SPILL_BYTES
+            spill = spills(frames_estimate * self.cells)
         self.spill = spill
         self._parts: dict[int, list[np.ndarray]] = {}
         self._files: dict[int, object] = {}
@@ -263,6 +297,114 @@ class Descriptors:
             fh.close()
         self._files.clear()
         self._parts.clear()
+
+
+class RangeRows:
+    """Per-frame rows of a decode's ranges (hash words, contrast, gray descriptors),
+    written where they stay.
+
+    Each range has its own stretch of one array per kind of row, as long as
+    ``rows[r]`` (the frames the range should hold, with room to spare) and writes
+    its batches there as they come, from its reader thread. :meth:`finish` slides
+    each range's kept frames down against the kept frames of the range before, in
+    place. On a VM the first touch of fresh memory is the cost, not the copy: a
+    day's 186 MB of hashes and 373 MB of descriptors took 0.8 s to copy into new
+    arrays once ffmpeg was done, where the slide moves resident pages in 20 ms, and
+    the touch happens during the decode, beside ffmpeg, on either core.
+
+    ``kinds``: ``(row shape, dtype, spill)`` per kind; a spilled kind lives in an
+    unlinked temporary file mapped into memory (see :class:`Descriptors`), its room
+    reserved on disk beforehand, so a full disk is an error here and not a crash
+    later. A range that outgrows its stretch keeps the batches past it aside, and
+    :meth:`finish` then copies everything into new arrays, as it does when a range
+    keeps frames other than one stretch of them.
+    """
+
+    def __init__(self, rows: list[int], kinds: list[tuple[tuple, type, bool]]):
+        self.rows = [max(0, int(n)) for n in rows]
+        self.starts = [0, *itertools.accumulate(self.rows)]
+        self.kinds = kinds
+        self.arrays = tuple(
+            _rows_array(self.starts[-1], shape, dtype, spill) for shape, dtype, spill in kinds
+        )
+        self.fill = [0] * len(self.rows)
+        self._extra: dict[int, list[tuple]] = {}
+
+    def add(self, r: int, parts: tuple) -> None:
+        """The next rows of range r (one array per kind, as many rows each; one
+        thread per range)."""
+        n = len(parts[0])
+        at = self.fill[r]
+        if r in self._extra or at + n > self.rows[r]:
+            self._extra.setdefault(r, []).append(parts)
+            return
+        lo = self.starts[r] + at
+        for out, part in zip(self.arrays, parts, strict=True):
+            out[lo : lo + n] = part
+        self.fill[r] = at + n
+
+    def finish(self, keep: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """The kept rows of every range, ranges in order: one array per kind."""
+        spans = [_slice_of(k) for k in keep]
+        if self._extra or any(s is None for s in spans) or len(keep) > len(self.rows):
+            return self._copied(keep)
+        put = 0
+        for r, (i, j) in enumerate(spans):
+            if j > self.fill[r]:
+                raise ValueError(f"range {r} keeps frame {j - 1} of {self.fill[r]}")
+            for out in self.arrays:
+                _move_rows(out, self.starts[r] + i, put, j - i)
+            put += j - i
+        return tuple(out[:put] for out in self.arrays)
+
+    def _copied(self, keep: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        total = sum(int(k.sum()) for k in keep)
+        outs = tuple(_rows_array(total, shape, dtype, spill) for shape, dtype, spill in self.kinds)
+        put = 0
+        for r, k in enumerate(keep):
+            lo, n = self.starts[r], self.fill[r]
+            batches = [tuple(a[lo : lo + n] for a in self.arrays)] if n else []
+            put = copy_kept(batches + self._extra.pop(r, []), k, outs, put)
+        self.arrays = ()
+        return tuple(out[:put] for out in outs)
+
+
+def _rows_array(n: int, shape: tuple, dtype, spill: bool) -> np.ndarray:
+    """An array of ``n`` rows, uninitialised: in memory, or (``spill``) mapped from an
+    unlinked temporary file whose blocks are reserved (writable: see
+    :meth:`Descriptors.finish`)."""
+    if not spill or n == 0:
+        return np.empty((n, *shape), dtype)
+    fh = _unlinked_file()
+    size = n * int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    try:
+        os.posix_fallocate(fh.fileno(), 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            fh.truncate(size)  # a file system that cannot reserve: grown as written
+        else:
+            import tempfile
+
+            fh.close()
+            raise FastloopError(
+                f"no room for {size / 1e6:,.0f} MB of frame descriptors in the temporary "
+                f"directory {tempfile.gettempdir()} "
+                f"({exc.strerror}): free some, or set TMPDIR to a larger disk"
+            ) from exc
+    mm = np.memmap(fh, dtype, "r+", shape=(n, *shape))
+    fh.close()  # the map keeps the (unlinked) file alive
+    return mm
+
+
+def _move_rows(a: np.ndarray, src: int, dst: int, n: int) -> None:
+    """Rows ``src..src+n`` of C-ordered ``a`` to ``dst..`` (the stretches may overlap)."""
+    if n <= 0 or src == dst:
+        return
+    import ctypes
+
+    row = a.strides[0]
+    base = a.ctypes.data
+    ctypes.memmove(base + dst * row, base + src * row, n * row)
 
 
 def copy_kept(batches: list[tuple], keep: np.ndarray, outs: tuple, put: int) -> int:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DecodeError, FastloopError, InputError
-from .fingerprint import Descriptors, Fingerprint, copy_kept
+from .fingerprint import Descriptors, Fingerprint, RangeRows, spills
 from .hashers import AverageHash, Hasher
 from .util import display_path
 from .video import Range, Video
@@ -192,17 +192,28 @@ def check_budget(info, hasher: Hasher | int, memory_bytes: int | None = None) ->
 
 
 def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint:
-    from .decode import decode
+    from .decode import decode, default_workers
 
-    parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    info = video.info
+    check_budget(info, hasher)
+    ranges = video.plan(workers or default_workers(info), keyframes=None)
+    # every range writes its rows where they stay (see RangeRows): hashes and
+    # contrast in memory, descriptors too unless they would not fit comfortably
+    spill = spills(info.frames_estimate * hasher.cells)
+    rows = RangeRows(
+        room_for(info, ranges),
+        [
+            ((hasher.words,), np.uint64, False),
+            ((), np.uint8, False),
+            ((hasher.cells,), np.uint8, spill),
+        ],
+    )
     hash_time = [0.0]
     lock = threading.Lock()
 
     def hash_batch(r: int, frames: np.ndarray) -> None:
         t = time.perf_counter()
-        h, c, d = hasher.hash(frames)
-        parts.setdefault(r, []).append((h, c))
-        desc.add(r, d)
+        rows.add(r, hasher.hash(frames))
         with lock:
             hash_time[0] += time.perf_counter() - t
 
@@ -222,43 +233,62 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
             hash_batch(r, waiting)
         hash_batch(r, frames)
 
-    info = video.info
-    check_budget(info, hasher)
     ready = _warm(hasher)
-    desc = Descriptors(hasher.size, info.frames_estimate)
-    try:
-        dec = decode(
-            video, hasher.size, on_frames, workers=workers, progress=progress, fast=fast, crop=crop
-        )
-        ready.wait()
-        for r in sorted(backlog):
-            for waiting in backlog.pop(r):
-                hash_batch(r, waiting)
-    except BaseException:
-        desc.close()
-        raise
-    # keep each range's own frames, batch by batch, into one array made beforehand,
-    # each batch freed once copied: the hashes exist once, plus one batch
-    total = sum(int(k.sum()) for k in dec.keep)
-    hashes = np.empty((total, hasher.words), np.uint64)
-    contrast = np.empty(total, np.uint8)
-    put = 0
-    for r, keep in enumerate(dec.keep):
-        put = copy_kept(parts.pop(r, []), keep, (hashes, contrast), put)
+    dec = decode(
+        video,
+        hasher.size,
+        on_frames,
+        workers=workers,
+        ranges=ranges,
+        progress=progress,
+        fast=fast,
+        crop=crop,
+    )
+    ready.wait()
+    for r in sorted(backlog):
+        for waiting in backlog.pop(r):
+            hash_batch(r, waiting)
+    hashes, contrast, desc = rows.finish(dec.keep)
     meta = _meta(video, hasher, t0, hash_time[0])
     if crop is not None:
         meta["crop"] = "{}:{}:{}:{}".format(*crop)
     fp = Fingerprint(
-        hashes=hashes[:put],
+        hashes=hashes,
         pts=dec.pts,
-        contrast=contrast[:put],
-        desc=desc.finish(dec.keep),
+        contrast=contrast,
+        desc=desc,
         hash_size=hasher.size,
         info=meta,
         warnings=dec.warnings,
     )
     _trim_heap()
     return fp
+
+
+def room_for(info, ranges: list[Range]) -> list[int]:
+    """Rows to set aside for each range's frames (see :class:`RangeRows`): its span
+    and the margin its decode starts early by, at the stated frame rate. Tight for
+    every range but the last, 2% and 2 s more: the kept frames of the next range
+    slide down over the room left unused, and room touched only then is fresh memory
+    (0.2 s for a third of a day's half). The last range's room, which nothing
+    slides over, is half as much again, and more than its frames costs nothing: only
+    rows written take memory. A range with more frames than its room (a variable
+    frame rate above the stated one) is copied at the end instead. 0 where the rate
+    or duration is unknown."""
+    if info.fps <= 0 or info.duration_s <= 0:
+        return [0] * len(ranges)
+    end = info.start_s + info.duration_s
+    margin = info.split_margin_s or 0.0
+    out = []
+    for r, rng in enumerate(ranges):
+        lo = info.start_s if rng.start_s is None else rng.start_s - margin
+        hi = end if rng.end_s is None else rng.end_s
+        frames = max(hi - lo, 0.0) * info.fps
+        if r + 1 < len(ranges):
+            out.append(math.ceil(frames * 1.02 + 2 * info.fps + 16))
+        else:
+            out.append(math.ceil(frames * 1.5 + 8 * info.fps + 64))
+    return out
 
 
 def _trim_heap() -> None:

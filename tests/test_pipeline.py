@@ -142,6 +142,74 @@ def test_descriptors_keep_exactly_the_kept_frames(data):
     np.testing.assert_array_equal(np.asarray(got), want)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_range_rows_keep_exactly_the_kept_frames(data):
+    """Rows written where they stay come back in order, every kind alike, whatever
+    each range keeps (everything, one stretch after a pre-roll, scattered frames,
+    nothing) and whether its room held it (slid down in place) or not (copied)."""
+    from fastloop.fingerprint import RangeRows
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    ranges = data.draw(st.integers(1, 3))
+    spill = data.draw(st.booleans())
+    counts = [data.draw(st.integers(0, 200)) for _ in range(ranges)]
+    room = [max(0, n + data.draw(st.integers(-40, 40))) for n in counts]
+    rows = RangeRows(
+        room, [((3,), np.uint64, False), ((), np.uint8, False), ((5,), np.uint8, spill)]
+    )
+    frames, keeps = [], []
+    for r, n in enumerate(counts):
+        parts = (
+            rng.integers(0, 2**63, (n, 3), dtype=np.uint64),
+            rng.integers(0, 256, n, dtype=np.uint8),
+            rng.integers(0, 256, (n, 5), dtype=np.uint8),
+        )
+        kind = data.draw(st.sampled_from(["all", "slice", "scattered", "none"]))
+        keep = np.zeros(n, bool)
+        if kind == "all":
+            keep[:] = True
+        elif kind == "slice":
+            i, j = sorted(data.draw(st.tuples(st.integers(0, n), st.integers(0, n))))
+            keep[i:j] = True
+        elif kind == "scattered":
+            keep = rng.random(n) < 0.5
+        frames.append(parts)
+        keeps.append(keep)
+    # the ranges' batches interleaved, as their reader threads deliver them
+    at = [0] * ranges
+    while any(a < n for a, n in zip(at, counts, strict=True)):
+        r = int(rng.choice([i for i in range(ranges) if at[i] < counts[i]]))
+        step = int(rng.integers(1, 60))
+        rows.add(r, tuple(p[at[r] : at[r] + step] for p in frames[r]))
+        at[r] += step
+    got = rows.finish(keeps)
+    for kind, out in enumerate(got):
+        want = np.concatenate([f[kind][k] for f, k in zip(frames, keeps, strict=True)])
+        np.testing.assert_array_equal(np.asarray(out), want)
+        assert out.flags.c_contiguous and out.shape[1:] == want.shape[1:]
+
+
+def test_the_room_for_each_range_holds_its_frames(long_clip):
+    """The room set aside for each range of a real split is more than the frames the
+    range decodes, pre-roll included, so the rows are slid in place, not copied."""
+    from fastloop.decode import decode
+
+    video = Video(long_clip[0])
+    ranges = video.plan(2)
+    assert len(ranges) == 2
+    counts = [0, 0]
+
+    def count(r, frames):
+        counts[r] += len(frames)
+
+    decode(video, 24, count, ranges=ranges)
+    room = pipeline.room_for(video.info, ranges)
+    assert all(n < have for n, have in zip(counts, room, strict=True)), (counts, room)
+    # the unused room of a range before the last is fresh memory the next one slides over
+    assert room[0] - counts[0] < 0.05 * counts[0] + 2 * video.info.fps + 16, (counts, room)
+
+
 @pytest.fixture(scope="module")
 def broadcast(long_clip, tmp_path_factory):
     """The long clip as broadcast archives hold it: in MPEG-TS (no index, starts at
