@@ -264,3 +264,43 @@ def test_timestamp_fast_path_agrees_with_the_token_parser(pts, tb, tail):
         assert not isinstance(want, type), (want, fast)
         np.testing.assert_array_equal(fast[0], want[0])
         assert fast[1] == want[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_timestamps_parsed_as_written_equal_the_whole_file(tmp_path_factory, data):
+    """A running decode's timestamp file, read and parsed in whatever pieces ffmpeg's
+    buffer writes it (lines cut anywhere, frames without a time at a cut, the time
+    base written late), gives what the finished file does, and so do the cases the
+    whole-file reader decides: times that contradict the time base, lines that are
+    not printed ones."""
+    from fastloop.ffmpeg.logs import PrintedTimes, time_base_path
+
+    tmp = tmp_path_factory.mktemp("ts")
+    p, tb = tmp / "pts.txt", tmp / time_base_path("pts.txt")
+    values = data.draw(st.lists(st.one_of(st.none(), st.integers(-(2**40), 2**40)), max_size=60))
+    kind = data.draw(st.sampled_from(["printed", "contradicting", "stats"]))
+    if kind == "printed":
+        text = _printed(values)
+    elif kind == "contradicting":
+        text = _printed([0, 10, 20], ["0", "1.5", "3.25"])
+    else:
+        text = "".join(f"{i * 20} 1/600\n" for i in range(len(values) + 1)).encode()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
+    times = PrintedTimes(str(p))
+    times.poll()  # no file yet
+    late = data.draw(st.integers(0, len(cuts)))
+    with open(p, "wb") as fh:
+        at = 0
+        for i, cut in enumerate([*cuts, len(text)]):
+            if i == late:
+                tb.write_bytes(b"0 1/600\n")
+            fh.write(text[at:cut])
+            fh.flush()
+            at = cut
+            times.poll()
+    if late > len(cuts):
+        tb.write_bytes(b"0 1/600\n")
+    pts, base = times.result()
+    want, want_base = ffmpeg.read_timestamps(str(p))
+    assert pts.tolist() == want.tolist() and base == want_base

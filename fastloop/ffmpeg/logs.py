@@ -127,6 +127,85 @@ def read_timestamps(stats_path: str, complete_only: bool = False) -> tuple[np.nd
     return fast if fast is not None else _parse_lines(data)
 
 
+class PrintedTimes:
+    """The timestamp file of a running tiled decode (the lines its ``metadata`` filter
+    prints), parsed as ffmpeg writes it: :meth:`poll` reads and parses the whole lines
+    written since the last call (the reader thread calls it between batches, beside
+    ffmpeg), and :meth:`result` the rest, once ffmpeg is done, then returns what
+    :func:`read_timestamps` would. A day's range is 1.3 million lines: parsed after
+    the decode, 0.3 s that nothing else ran beside; now the last batches' lines.
+
+    Anything but printed lines (or a file that cannot be read) is left to
+    :func:`read_timestamps` at the end."""
+
+    def __init__(self, stats_path: str):
+        self.path = stats_path
+        self._fh = None
+        self._rest = b""
+        self._parts: list[np.ndarray] = []
+        self._last = b""  # the last frame's line read
+        self._off = False  # not printed lines: read whole at the end
+
+    def poll(self) -> None:
+        if self._off:
+            return
+        try:
+            if self._fh is None:
+                self._fh = open(self.path, "rb")
+            data = self._rest + self._fh.read()
+        except FileNotFoundError:
+            return
+        except OSError:
+            self._off = True
+            return
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            self._rest = data
+            return
+        if not self._parts and not data.startswith(b"frame:"):
+            self._off = True
+            return
+        whole, self._rest = data[:cut], data[cut:]
+        last = whole.rfind(b"frame:")
+        if last >= 0:
+            self._last = whole[last : whole.index(b"\n", last)]
+        values, ok = _printed_values(whole)
+        before = next((int(p[-1]) for p in reversed(self._parts) if len(p)), None)
+        if before is None and len(ok) and not ok.any():
+            # frames without a time and none before them: they take the first time
+            # printed after them, not yet written
+            self._rest = data
+            return
+        self._parts.append(_fill_missing(values, ok, before))
+
+    def result(self) -> tuple[np.ndarray, Fraction]:
+        """(pts, time base) of the finished decode, as :func:`read_timestamps` gives."""
+        self.poll()
+        self.close()
+        if self._off or not self._parts:
+            return read_timestamps(self.path)
+        tb = _first_time_base(time_base_path(self.path))
+        pts = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
+        if tb is None or not len(pts) or not _agrees(pts[-1], tb, self._last):
+            return read_timestamps(self.path)  # says what is wrong, or reads the times
+        return pts, tb
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _agrees(pts: int, tb: Fraction, line: bytes) -> bool:
+    """Does ``pts`` in ``tb`` give the ``pts_time`` a printed line shows? (True when
+    the line shows none: nothing to check against.)"""
+    try:
+        shown = float(line.rsplit(b"pts_time:", 1)[1])
+    except (IndexError, ValueError):
+        return True
+    return abs(float(pts * tb) - shown) <= 1e-5 * abs(shown) + 2e-6
+
+
 def count_timestamps(stats_path: str) -> int:
     """How many frames a finished decode's timestamp file lists (0 if there is none)."""
     try:
@@ -156,18 +235,14 @@ def _parse_printed(
         end = data.rfind(b"\n", at, at + _SLICE_BYTES) + 1
         if end <= at:
             end = len(data)
-        parts.append(printed_pts(data[at:end]))
+        before = next((int(p[-1]) for p in reversed(parts) if len(p)), None)
+        parts.append(printed_pts(data[at:end], before))
         at = end
     pts = np.concatenate(parts) if parts else empty[0]
     if not len(pts):
         return empty
     last = data.rfind(b"frame:")  # data holds whole lines
-    line = data[last : data.index(b"\n", last)]
-    try:
-        shown = float(line.rsplit(b"pts_time:", 1)[1])
-    except (IndexError, ValueError):
-        return pts, tb
-    if abs(float(pts[-1] * tb) - shown) <= 1e-5 * abs(shown) + 2e-6:
+    if _agrees(pts[-1], tb, data[last : data.index(b"\n", last)]):
         return pts, tb
     times = re.findall(rb"pts_time:(\S+)", data)  # pragma: no cover - not seen
     secs = np.array([float(t) if t != b"NOPTS" else np.nan for t in times])
@@ -175,11 +250,18 @@ def _parse_printed(
     return _fill_missing(us, ~np.isnan(secs)), Fraction(1, 1_000_000)
 
 
-def printed_pts(data: bytes) -> np.ndarray:
+def printed_pts(data: bytes, before: int | None = None) -> np.ndarray:
     """The integers after each ``pts:`` of ``metadata`` lines (whole lines), read
     digit column by digit column with numpy (a day's lines in a fraction of a second,
     and no Python object a frame). A frame printed without one (``NOPTS``) takes its
-    predecessor's."""
+    predecessor's: ``before`` is the one before ``data`` (the lines before it, parsed
+    apart), if any."""
+    return _fill_missing(*_printed_values(data), before)
+
+
+def _printed_values(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The ``pts:`` integers of whole ``metadata`` lines, and which were printed (not
+    ``NOPTS``), see :func:`printed_pts`."""
     buf = np.frombuffer(data, np.uint8)
     colon = np.flatnonzero(buf == ord(":"))
     colon = colon[colon >= 3]
@@ -199,14 +281,17 @@ def printed_pts(data: bytes) -> np.ndarray:
         value[alive] = value[alive] * 10 + c[alive]
         digits += alive
     value[neg] = -value[neg]
-    return _fill_missing(value, digits > 0)
+    return value, digits > 0
 
 
-def _fill_missing(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``values`` where ``ok``, elsewhere the last good value before (the first good
-    one, at the start; 0 when there is none)."""
+def _fill_missing(values: np.ndarray, ok: np.ndarray, before: int | None = None) -> np.ndarray:
+    """``values`` where ``ok``, elsewhere the last good value before (at the start:
+    ``before``, else the first good one; 0 when there is none)."""
     if ok.all():
         return values
+    if before is not None:
+        filled = _fill_missing(np.concatenate(([before], values)), np.concatenate(([True], ok)))
+        return filled[1:]
     good = np.flatnonzero(ok)
     if not len(good):
         return np.zeros(len(values), values.dtype)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import DecodeError
-from .logs import count_timestamps, log_lines, read_tail, read_timestamps
+from .logs import PrintedTimes, count_timestamps, log_lines, read_tail
 
 #: Frames per batch handed on, and the most bytes a batch may hold (full frames for
 #: ``buckets --exact``).
@@ -111,6 +111,8 @@ class FramePipe:
         assert self.proc is not None and self.proc.stdout is not None
         # a tiled decode's last tile-1 frames may be padding: held until the end
         hold = self.tile - 1
+        # its timestamp lines, parsed between batches as ffmpeg writes them
+        times = PrintedTimes(self.stats) if hold else None
         per_batch = max(1, min(BATCH_FRAMES, BATCH_BYTES // self.frame_bytes), 2 * hold)
         buf = bytearray(self.frame_bytes * per_batch)
         view = memoryview(buf)
@@ -135,13 +137,16 @@ class FramePipe:
                     self.frames += whole
                     buf[: have - n] = buf[n:have]
                     have -= n
+                    if times is not None:
+                        times.poll()
             whole = have // self.frame_bytes
             if hold and not stop.is_set():
                 # the frames the timestamp file lists, once ffmpeg has closed it
                 while self.proc.poll() is None and not stop.is_set():
                     time.sleep(0.005)
                 try:
-                    self.timestamps = read_timestamps(self.stats)
+                    assert times is not None
+                    self.timestamps = times.result()
                     listed = len(self.timestamps[0])
                 except (OSError, DecodeError):  # said again where they are read
                     listed = count_timestamps(self.stats)
@@ -155,6 +160,9 @@ class FramePipe:
             self.truncated_bytes = have
         except BaseException as exc:
             self.error = exc
+        finally:
+            if times is not None:
+                times.close()
 
     def stderr_tail(self, lines: int = 8) -> str:
         return "\n".join(read_tail(self.errlog).strip().splitlines()[-lines:])
