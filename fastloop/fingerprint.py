@@ -344,29 +344,76 @@ class RangeRows:
         self.fill[r] = at + n
 
     def finish(self, keep: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-        """The kept rows of every range, ranges in order: one array per kind."""
-        spans = [_slice_of(k) for k in keep]
-        if self._extra or any(s is None for s in spans) or len(keep) > len(self.rows):
-            return self._copied(keep)
-        put = 0
-        for r, (i, j) in enumerate(spans):
-            if j > self.fill[r]:
-                raise ValueError(f"range {r} keeps frame {j - 1} of {self.fill[r]}")
+        """The kept rows of every range, ranges in order: one array per kind.
+        ``keep[r]`` marks range r's rows, as many as it was given."""
+        if len(keep) > len(self.rows):
+            raise ValueError(f"{len(keep)} ranges kept, {len(self.rows)} decoded")
+        written = [
+            self.fill[r] + sum(len(b[0]) for b in self._extra.get(r, [])) for r in range(len(keep))
+        ]
+        for r, k in enumerate(keep):
+            if len(k) != written[r]:
+                raise ValueError(f"range {r}: {len(k)} rows marked, {written[r]} written")
+        # each range's kept rows: those of its room gathered at the room's start
+        # (one stretch, as a range keeps, or gathered in place), then those past it
+        here = [self._gather(r, k[: self.fill[r]]) for r, k in enumerate(keep)]
+        past = [int(k[self.fill[r] :].sum()) for r, k in enumerate(keep)]
+        dest = [0, *itertools.accumulate(h + e for h, e in zip(here, past, strict=True))]
+        if dest[-1] > self.starts[-1]:
+            return self._copied(keep)  # more frames than all the room: new arrays
+        # a range moves up only when a range before it outgrew its room; those move
+        # last first, over room the later ones have left, and the rest first first,
+        # down over room the earlier ones have left: no range is written over
+        # before it has moved
+        ups = [r for r in range(len(keep)) if dest[r] > self.starts[r]]
+        downs = [r for r in range(len(keep)) if dest[r] < self.starts[r]]
+        for r in [*reversed(ups), *downs]:
             for out in self.arrays:
-                _move_rows(out, self.starts[r] + i, put, j - i)
-            put += j - i
-        return tuple(out[:put] for out in self.arrays)
+                _move_rows(out, self.starts[r], dest[r], here[r])
+        for r, k in enumerate(keep):
+            put = dest[r] + here[r]
+            copy_kept(self._extra.pop(r, []), k[self.fill[r] :], self.arrays, put)
+        return tuple(out[: dest[-1]] for out in self.arrays)
+
+    def _gather(self, r: int, keep: np.ndarray) -> int:
+        """Gather the rows ``keep`` marks of range r's room at the room's start, in
+        order and in place; returns how many."""
+        lo = self.starts[r]
+        span = _slice_of(keep)
+        if span is not None:
+            i, j = span
+            for out in self.arrays:
+                _move_rows(out, lo + i, lo, j - i)
+            return j - i
+        put = lo
+        block = 1 << 16  # rows gathered at a time: a block's kept rows are copied once
+        for at in range(0, len(keep), block):
+            idx = np.flatnonzero(keep[at : at + block]) + lo + at
+            for out in self.arrays:
+                out[put : put + len(idx)] = out[idx]
+            put += len(idx)
+        return put - lo
 
     def _copied(self, keep: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """Every kept row into new arrays (the rows exceed all the room: a frame
+        rate far above the stated one); the rows of each room were gathered at
+        its start already."""
         total = sum(int(k.sum()) for k in keep)
         outs = tuple(_rows_array(total, shape, dtype, spill) for shape, dtype, spill in self.kinds)
         put = 0
         for r, k in enumerate(keep):
-            lo, n = self.starts[r], self.fill[r]
-            batches = [tuple(a[lo : lo + n] for a in self.arrays)] if n else []
-            put = copy_kept(batches + self._extra.pop(r, []), k, outs, put)
-        self.arrays = ()
+            lo = self.starts[r]
+            n = int(k[: self.fill[r]].sum())
+            for out, a in zip(outs, self.arrays, strict=True):
+                out[put : put + n] = a[lo : lo + n]
+            put = copy_kept(self._extra.pop(r, []), k[self.fill[r] :], outs, put + n)
+        self.close()
         return tuple(out[:put] for out in outs)
+
+    def close(self) -> None:
+        """Let go of the rows (and any file they are mapped from)."""
+        self.arrays = ()
+        self._extra.clear()
 
 
 def _rows_array(n: int, shape: tuple, dtype, spill: bool) -> np.ndarray:

@@ -3,9 +3,11 @@
 Three ways to run the same decode-and-hash, picked by :func:`fingerprint`:
 
 - **local** (the default): one ffmpeg per core, each on its own time range, in this
-  process; batches are hashed as they arrive (the kernels release the GIL), hashes
-  go into one array made beforehand and descriptors to a spill file, so memory holds
-  each once (a day: 186 MB of hashes, 373 MB of descriptors mapped from disk).
+  process; batches are hashed as they arrive (the kernels release the GIL), and
+  each range writes its hashes and descriptors into its own stretch of one array
+  made beforehand (:class:`~fastloop.fingerprint.RangeRows`), slid together in place
+  at the end, so memory holds each once (a day: 186 MB of hashes, 373 MB of
+  descriptors, mapped from disk where memory is short).
 - **checkpointed** (``cache=``): the same, with every batch written to a
   :class:`~fastloop.checkpoint.Checkpoint` as it goes: an interrupted run resumes.
 - **range tasks** (``executor=``): :func:`fingerprint_range` is a pure, picklable
@@ -104,7 +106,9 @@ def _decode_and_hash(video, hasher, progress, workers, cache, executor, t0, fast
     try:
         return _local(video, hasher, progress, workers, t0, fast)
     except _SeekMissed:
-        return _local(video, hasher, progress, 1, t0, fast)
+        pass
+    # out of the handler: its traceback would hold the first attempt's rows
+    return _local(video, hasher, progress, 1, t0, fast)
 
 
 def _meta(video: Video, hasher: Hasher, t0: float, hash_s: float) -> dict:
@@ -234,20 +238,27 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
         hash_batch(r, frames)
 
     ready = _warm(hasher)
-    dec = decode(
-        video,
-        hasher.size,
-        on_frames,
-        workers=workers,
-        ranges=ranges,
-        progress=progress,
-        fast=fast,
-        crop=crop,
-    )
-    ready.wait()
-    for r in sorted(backlog):
-        for waiting in backlog.pop(r):
-            hash_batch(r, waiting)
+    try:
+        dec = decode(
+            video,
+            hasher.size,
+            on_frames,
+            workers=workers,
+            ranges=ranges,
+            progress=progress,
+            fast=fast,
+            crop=crop,
+        )
+        ready.wait()
+        for r in sorted(backlog):
+            for waiting in backlog.pop(r):
+                hash_batch(r, waiting)
+    except BaseException:
+        # the traceback keeps this frame alive: let go of the rows (a retry would
+        # hold two videos' worth) and of any file they are mapped from
+        rows.close()
+        backlog.clear()
+        raise
     hashes, contrast, desc = rows.finish(dec.keep)
     meta = _meta(video, hasher, t0, hash_time[0])
     if crop is not None:
