@@ -142,7 +142,7 @@ class PrintedTimes:
         self.path = stats_path
         self._fh = None
         self._rest = b""
-        self._parts: list[np.ndarray] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []  # (values, printed)
         self._last = b""  # the last frame's line read
         self._off = False  # not printed lines: read whole at the end
 
@@ -152,6 +152,9 @@ class PrintedTimes:
         try:
             if self._fh is None:
                 self._fh = open(self.path, "rb")
+            if os.fstat(self._fh.fileno()).st_size < self._fh.tell():
+                self._off = True  # written anew from the start: read whole at the end
+                return
             data = self._rest + self._fh.read()
         except FileNotFoundError:
             return
@@ -169,14 +172,7 @@ class PrintedTimes:
         last = whole.rfind(b"frame:")
         if last >= 0:
             self._last = whole[last : whole.index(b"\n", last)]
-        values, ok = _printed_values(whole)
-        before = next((int(p[-1]) for p in reversed(self._parts) if len(p)), None)
-        if before is None and len(ok) and not ok.any():
-            # frames without a time and none before them: they take the first time
-            # printed after them, not yet written
-            self._rest = data
-            return
-        self._parts.append(_fill_missing(values, ok, before))
+        self._parts.append(_printed_values(whole))
 
     def result(self) -> tuple[np.ndarray, Fraction]:
         """(pts, time base) of the finished decode, as :func:`read_timestamps` gives."""
@@ -185,7 +181,7 @@ class PrintedTimes:
         if self._off or not self._parts:
             return read_timestamps(self.path)
         tb = _first_time_base(time_base_path(self.path))
-        pts = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
+        pts = _joined(self._parts)
         if tb is None or not len(pts) or not _agrees(pts[-1], tb, self._last):
             return read_timestamps(self.path)  # says what is wrong, or reads the times
         return pts, tb
@@ -194,6 +190,18 @@ class PrintedTimes:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The pts of the pieces of a printed file, parsed apart, in order: a frame
+    without one takes its predecessor's (the first frames, the first printed)."""
+    if not parts:
+        return np.empty(0, np.int64)
+    if len(parts) == 1:
+        return _fill_missing(*parts[0])
+    return _fill_missing(
+        np.concatenate([v for v, _ in parts]), np.concatenate([k for _, k in parts])
+    )
 
 
 def _agrees(pts: int, tb: Fraction, line: bytes) -> bool:
@@ -235,10 +243,9 @@ def _parse_printed(
         end = data.rfind(b"\n", at, at + _SLICE_BYTES) + 1
         if end <= at:
             end = len(data)
-        before = next((int(p[-1]) for p in reversed(parts) if len(p)), None)
-        parts.append(printed_pts(data[at:end], before))
+        parts.append(_printed_values(data[at:end]))
         at = end
-    pts = np.concatenate(parts) if parts else empty[0]
+    pts = _joined(parts)
     if not len(pts):
         return empty
     last = data.rfind(b"frame:")  # data holds whole lines
@@ -250,13 +257,12 @@ def _parse_printed(
     return _fill_missing(us, ~np.isnan(secs)), Fraction(1, 1_000_000)
 
 
-def printed_pts(data: bytes, before: int | None = None) -> np.ndarray:
+def printed_pts(data: bytes) -> np.ndarray:
     """The integers after each ``pts:`` of ``metadata`` lines (whole lines), read
     digit column by digit column with numpy (a day's lines in a fraction of a second,
     and no Python object a frame). A frame printed without one (``NOPTS``) takes its
-    predecessor's: ``before`` is the one before ``data`` (the lines before it, parsed
-    apart), if any."""
-    return _fill_missing(*_printed_values(data), before)
+    predecessor's."""
+    return _fill_missing(*_printed_values(data))
 
 
 def _printed_values(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -284,14 +290,11 @@ def _printed_values(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return value, digits > 0
 
 
-def _fill_missing(values: np.ndarray, ok: np.ndarray, before: int | None = None) -> np.ndarray:
-    """``values`` where ``ok``, elsewhere the last good value before (at the start:
-    ``before``, else the first good one; 0 when there is none)."""
+def _fill_missing(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``values`` where ``ok``, elsewhere the last good value before (the first good
+    one, at the start; 0 when there is none)."""
     if ok.all():
         return values
-    if before is not None:
-        filled = _fill_missing(np.concatenate(([before], values)), np.concatenate(([True], ok)))
-        return filled[1:]
     good = np.flatnonzero(ok)
     if not len(good):
         return np.zeros(len(values), values.dtype)
