@@ -132,7 +132,9 @@ def decode(
 ) -> Decoded:
     """Decode ``video`` to gray ``size`` x ``size`` frames, calling
     ``on_frames(range_index, frames)`` with uint8[n, size*size] batches from one
-    reader thread per range (frames of one range arrive in order).
+    reader thread per range (frames of one range arrive in order). A batch is lent:
+    its memory is read into again once ``on_frames`` returns, so a caller that keeps
+    frames keeps a copy.
 
     ``ranges`` overrides the split (a resumed scan decodes what is missing);
     ``on_start(stats_paths)`` receives each range's timestamp file as ffmpeg writes it
@@ -383,16 +385,22 @@ def _assemble(
                 raise DecodeError(f"ffmpeg reported {len(pts)} timestamps for {w.frames} frames")
         # The same double arithmetic as ffmpeg's ``t`` in the select filter, so the
         # seam between two ranges is decided identically on both sides.
-        secs = pts.astype(np.float64) * float(tb)
+        secs = pts.astype(np.float64)
+        secs *= float(tb)
         k = np.ones(len(secs), bool)
         if rng.start_s is not None:
             k = secs >= rng.start_s
             if not len(secs) or rng.missed(float(secs[0])):
                 raise _SeekMissed(rng.start_s, float(secs[0]) if len(secs) else -1.0)
-        pts_all.append(secs[k] - info.start_s)
+        # in place where the range keeps all its frames after its pre-roll (always,
+        # but for times that step back): fresh memory is slow to touch
+        first = int(np.argmax(k)) if len(k) else 0
+        kept = secs[first:] if k[first:].all() else secs[k]
+        kept -= info.start_s
+        pts_all.append(kept)
         keep.append(k)
     pts = np.concatenate(pts_all) if pts_all else np.empty(0)
-    if len(pts) > 1 and np.any(np.diff(pts) < 0):
+    if len(pts) > 1 and np.any(pts[1:] < pts[:-1]):
         warnings.append("timestamps go backwards: frames are numbered in output order")
     return Decoded(pts=pts, keep=keep, warnings=warnings)
 

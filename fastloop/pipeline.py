@@ -228,7 +228,7 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
 
     def on_frames(r: int, frames: np.ndarray) -> None:
         if not ready.is_set() and held[0] + frames.nbytes <= BACKLOG_BYTES:
-            backlog.setdefault(r, []).append(frames)
+            backlog.setdefault(r, []).append(frames.copy())  # a batch is lent
             with lock:
                 held[0] += frames.nbytes
             return
