@@ -105,6 +105,21 @@ def _local_fp(path):
     return _WHOLE[path]
 
 
+def _drawn_keep(data, rng, n: int) -> np.ndarray:
+    """Which of a range's n frames it keeps: all, one stretch (after a pre-roll, before
+    a tail), scattered frames (times that step back), or none."""
+    kind = data.draw(st.sampled_from(["all", "slice", "scattered", "none"]))
+    keep = np.zeros(n, bool)
+    if kind == "all":
+        keep[:] = True
+    elif kind == "slice":
+        i, j = sorted(data.draw(st.tuples(st.integers(0, n), st.integers(0, n))))
+        keep[i:j] = True
+    elif kind == "scattered":
+        keep = rng.random(n) < 0.5
+    return keep
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_descriptors_keep_exactly_the_kept_frames(data):
@@ -120,15 +135,7 @@ def test_descriptors_keep_exactly_the_kept_frames(data):
     for r in range(ranges):
         n = data.draw(st.integers(0, 200))
         d = rng.integers(0, 256, (n, desc.cells), dtype=np.uint8)
-        kind = data.draw(st.sampled_from(["all", "slice", "scattered", "none"]))
-        keep = np.zeros(n, bool)
-        if kind == "all":
-            keep[:] = True
-        elif kind == "slice":
-            i, j = sorted(data.draw(st.tuples(st.integers(0, n), st.integers(0, n))))
-            keep[i:j] = True
-        elif kind == "scattered":
-            keep = rng.random(n) < 0.5
+        keep = _drawn_keep(data, rng, n)
         at = 0
         while at < n:
             step = int(rng.integers(1, 60))
@@ -161,21 +168,13 @@ def test_range_rows_keep_exactly_the_kept_frames(data):
         room, [((3,), np.uint64, False), ((), np.uint8, False), ((5,), np.uint8, spill)]
     )
     frames, keeps = [], []
-    for r, n in enumerate(counts):
+    for n in counts:
         parts = (
             rng.integers(0, 2**63, (n, 3), dtype=np.uint64),
             rng.integers(0, 256, n, dtype=np.uint8),
             rng.integers(0, 256, (n, 5), dtype=np.uint8),
         )
-        kind = data.draw(st.sampled_from(["all", "slice", "scattered", "none"]))
-        keep = np.zeros(n, bool)
-        if kind == "all":
-            keep[:] = True
-        elif kind == "slice":
-            i, j = sorted(data.draw(st.tuples(st.integers(0, n), st.integers(0, n))))
-            keep[i:j] = True
-        elif kind == "scattered":
-            keep = rng.random(n) < 0.5
+        keep = _drawn_keep(data, rng, n)
         frames.append(parts)
         keeps.append(keep)
     # the ranges' batches interleaved, as their reader threads deliver them
