@@ -48,6 +48,14 @@ def default_workers(info: VideoInfo) -> int:
     return os.cpu_count() or 1
 
 
+def plan_ranges(video: Video, workers: int | None = None) -> list[Range]:
+    """The time ranges :func:`decode` splits ``video`` into by default: one a worker
+    (``None``: :func:`default_workers`), bounds on keyframes where that pays."""
+    if workers is None:
+        workers = default_workers(video.info)
+    return video.plan(workers, keyframes=None)
+
+
 ProgressFn = Callable[[int, int], None]
 log = logging.getLogger("fastloop")
 
@@ -156,10 +164,8 @@ def decode(
     """
     if not isinstance(video, Video):
         video = Video(video)
-    if workers is None:
-        workers = default_workers(video.info)
     if ranges is None:
-        ranges = video.plan(workers, keyframes=None) if not full_frame else [Range()]
+        ranges = plan_ranges(video, workers) if not full_frame else [Range()]
     tmp = tempfile.mkdtemp(prefix="fastloop-")
     if threads is None and len(ranges) > 1:
         threads = 1

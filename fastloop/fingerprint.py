@@ -158,15 +158,16 @@ def _load_desc(z) -> np.ndarray:
         n, cells = shape
         if not spills(n * cells):
             return np.frombuffer(fh.read(n * cells), np.uint8).reshape(n, cells).copy()
-        out = _unlinked_file()
-        while True:
-            buf = fh.read(1 << 24)
-            if not buf:
-                break
-            out.write(buf)
-        out.flush()
-        mm = np.memmap(out, np.uint8, "r+", shape=(n, cells))  # writable: see finish()
-        out.close()
+        mm = _rows_array(n, (cells,), np.uint8, spill=True)
+        flat = memoryview(mm.reshape(-1))
+        at = 0
+        while at < len(flat):
+            got = fh.readinto(flat[at : at + (1 << 24)])
+            if not got:
+                raise ValueError(f"desc holds {at // cells} of its {n} rows")
+            at += got
+        while fh.read(1 << 24):  # to the member's end, where its checksum is checked
+            pass
         return mm
 
 
@@ -211,8 +212,9 @@ class Descriptors:
 
     They stay in memory unless they would not fit comfortably (see :func:`spills`);
     then each range writes to its own temporary file, and :meth:`finish` writes the
-    kept frames, in order, to one file read back as a memory map. Every file is unlinked as soon as
-    it is open, so nothing is left behind, whatever ends the process.
+    kept frames, in order, to one file read back as a memory map. Every file is
+    unlinked as soon as it is open, so nothing is left behind, whatever ends the
+    process.
     """
 
     def __init__(self, hash_size: int, frames_estimate: int, spill: bool | None = None):
@@ -313,11 +315,10 @@ class RangeRows:
     the touch happens during the decode, beside ffmpeg, on either core.
 
     ``kinds``: ``(row shape, dtype, spill)`` per kind; a spilled kind lives in an
-    unlinked temporary file mapped into memory (see :class:`Descriptors`), its room
-    reserved on disk beforehand, so a full disk is an error here and not a crash
-    later. A range that outgrows its stretch keeps the batches past it aside, and
-    :meth:`finish` then copies everything into new arrays, as it does when a range
-    keeps frames other than one stretch of them.
+    unlinked temporary file mapped into memory (see :func:`_rows_array`). A range
+    that outgrows its stretch keeps the batches past it aside, and :meth:`finish`
+    moves the ranges after it up to make room for them; only rows beyond all the
+    room together are copied into new arrays.
     """
 
     def __init__(self, rows: list[int], kinds: list[tuple[tuple, type, bool]]):
@@ -418,8 +419,9 @@ class RangeRows:
 
 def _rows_array(n: int, shape: tuple, dtype, spill: bool) -> np.ndarray:
     """An array of ``n`` rows, uninitialised: in memory, or (``spill``) mapped from an
-    unlinked temporary file whose blocks are reserved (writable: see
-    :meth:`Descriptors.finish`)."""
+    unlinked temporary file whose blocks are reserved beforehand, so that a full
+    disk is an error here and not a crash at a write through the map (writable:
+    see :meth:`Descriptors.finish`)."""
     if not spill or n == 0:
         return np.empty((n, *shape), dtype)
     fh = _unlinked_file()

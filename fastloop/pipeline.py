@@ -196,11 +196,11 @@ def check_budget(info, hasher: Hasher | int, memory_bytes: int | None = None) ->
 
 
 def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint:
-    from .decode import decode, default_workers
+    from .decode import decode, plan_ranges
 
     info = video.info
     check_budget(info, hasher)
-    ranges = video.plan(workers or default_workers(info), keyframes=None)
+    ranges = plan_ranges(video, workers)
     # every range writes its rows where they stay (see RangeRows): hashes and
     # contrast in memory, descriptors too unless they would not fit comfortably
     spill = spills(info.frames_estimate * hasher.cells)
@@ -284,8 +284,8 @@ def room_for(info, ranges: list[Range]) -> list[int]:
     (0.2 s for a third of a day's half). The last range's room, which nothing
     slides over, is half as much again, and more than its frames costs nothing: only
     rows written take memory. A range with more frames than its room (a variable
-    frame rate above the stated one) is copied at the end instead. 0 where the rate
-    or duration is unknown."""
+    frame rate above the stated one) keeps the rest aside until the end. 0 where the
+    rate or duration is unknown."""
     if info.fps <= 0 or info.duration_s <= 0:
         return [0] * len(ranges)
     end = info.start_s + info.duration_s

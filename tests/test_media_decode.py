@@ -331,6 +331,41 @@ def test_fingerprint_save_load_roundtrip(looped_clip, tmp_path):
         fastloop.Fingerprint.load(tmp_path / "junk.npz")
 
 
+@pytest.mark.parametrize("spill", [False, True])
+def test_descriptors_in_memory_or_spilled_come_back_whole(
+    looped_clip, tmp_path, monkeypatch, spill
+):
+    """Descriptors too large for a quarter of the memory available (forced here) are
+    written to a reserved, unlinked file as the decode goes and read back through a
+    memory map, on the scan and on a load; the rows are the same either way."""
+    import importlib
+
+    fpmod = importlib.import_module("fastloop.fingerprint")
+    whole = fastloop.fingerprint(looped_clip[0])
+    if spill:
+        monkeypatch.setattr(fpmod, "SPILL_BYTES", 0)
+        monkeypatch.setattr(fpmod, "SPILL_SHARE", 0.0)
+    fp = fastloop.fingerprint(looped_clip[0])
+    assert isinstance(fp.desc, np.memmap) == spill
+    np.testing.assert_array_equal(np.asarray(fp.desc), np.asarray(whole.desc))
+    fp.save(tmp_path / "fp.npz")
+    back = fastloop.Fingerprint.load(tmp_path / "fp.npz")
+    assert isinstance(back.desc, np.memmap) == spill
+    np.testing.assert_array_equal(np.asarray(back.desc), np.asarray(whole.desc))
+    # a descriptor member cut short is not a fingerprint, spilled or not
+    import zipfile
+
+    with (
+        zipfile.ZipFile(tmp_path / "fp.npz") as z,
+        zipfile.ZipFile(tmp_path / "cut.npz", "w") as out,
+    ):
+        for item in z.infolist():
+            data = z.read(item)
+            out.writestr(item, data[: len(data) // 2] if item.filename == "desc.npy" else data)
+    with pytest.raises(InputError, match="not a fastloop fingerprint"):
+        fastloop.Fingerprint.load(tmp_path / "cut.npz")
+
+
 def _as_gif(mp4):
     """``mp4`` as an animated GIF beside it (one palette, every frame kept)."""
     gif = mp4.with_suffix(".gif")
