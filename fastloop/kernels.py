@@ -33,6 +33,10 @@ if util.LEAN_NUMBA and "scipy" not in sys.modules and "numba" not in sys.modules
 else:
     import numba as nb
 
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, overload
+
 _JIT = {"cache": True, "nogil": True}
 #: Eight flag bytes read as one word (``_ahash_batch``) are in this order.
 _LITTLE_ENDIAN = sys.byteorder == "little"
@@ -410,69 +414,242 @@ def _buckets_csr(ids, ngroups):
 # --------------------------------------------------------------------------- near pairs
 
 
+# The gap between two frames is the search's inner loop: a looped day computes some
+# 25 million of them (motion, cuts, walks, checks). Its vector steps are spelled out
+# for LLVM (below), which does not find them in plain loops: numba widens every
+# count to 64 bits, so a count of 144 byte compares became 18 eight-lane adds.
+_LANES = 64  # bytes per vector step; the scratch space is a whole number of them
+
+
+def _splat(builder, value, vty):
+    """``value`` (an integer of the vector's element type) in every lane of ``vty``."""
+    one = builder.insert_element(ir.Constant(vty, None), value, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vty.count), [0] * vty.count)
+    return builder.shuffle_vector(one, ir.Constant(vty, ir.Undefined), zeros)
+
+
+def _llvm_fn(builder, name, ret, *args):
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, list(args)), name)
+
+
+def _byte_vector_at(context, builder, aryty, ary, index, width):
+    """A pointer to ``width`` bytes of a uint8 array from byte ``index`` of its data."""
+    data = context.make_array(aryty)(context, builder, ary).data
+    vty = ir.VectorType(ir.IntType(8), width)
+    return builder.bitcast(builder.gep(data, [index]), vty.as_pointer()), vty
+
+
+def _abs_diff_step(width):
+    @intrinsic
+    def abs_diff(typingctx, desc, x, y, s, top):
+        """``top[s:s+W] = |desc[x, s:s+W] - desc[y, s:s+W]|`` (W = width bytes, all
+        within a row of a C-contiguous uint8 ``desc``); returns their maximum."""
+        if not (isinstance(desc, types.Array) and desc.layout == "C" and desc.ndim == 2):
+            return None
+        sig = types.uint8(desc, types.int64, types.int64, types.int64, top)
+
+        def codegen(context, builder, signature, args):
+            d, x, y, s, t = args
+            dary = context.make_array(signature.args[0])(context, builder, d)
+            row = builder.extract_value(dary.strides, 0)
+            px, vty = _byte_vector_at(
+                context, builder, signature.args[0], d, builder.add(builder.mul(x, row), s), width
+            )
+            py, _ = _byte_vector_at(
+                context, builder, signature.args[0], d, builder.add(builder.mul(y, row), s), width
+            )
+            a = builder.load(px, align=1)
+            b = builder.load(py, align=1)
+            hi = builder.call(_llvm_fn(builder, f"llvm.umax.v{width}i8", vty, vty, vty), [a, b])
+            lo = builder.call(_llvm_fn(builder, f"llvm.umin.v{width}i8", vty, vty, vty), [a, b])
+            diff = builder.sub(hi, lo)
+            pt, _ = _byte_vector_at(context, builder, signature.args[4], t, s, width)
+            builder.store(diff, pt, align=1)
+            most = _llvm_fn(builder, f"llvm.vector.reduce.umax.v{width}i8", ir.IntType(8), vty)
+            return builder.call(most, [diff])
+
+        return sig, codegen
+
+    return abs_diff
+
+
+_abs_diff_64 = _abs_diff_step(64)
+_abs_diff_16 = _abs_diff_step(16)
+
+
+@intrinsic
+def _count_at_least(typingctx, top, s, level):
+    """How many of the 64 bytes ``top[s:s+64]`` are at least ``level`` (uint8): one
+    compare into a mask and its popcount."""
+    sig = types.int64(top, types.int64, types.uint8)
+
+    def codegen(context, builder, signature, args):
+        t, s, lv = args
+        pt, vty = _byte_vector_at(context, builder, signature.args[0], t, s, _LANES)
+        mask = builder.icmp_unsigned(">=", builder.load(pt, align=1), _splat(builder, lv, vty))
+        bits = builder.bitcast(mask, ir.IntType(_LANES))
+        popcount = _llvm_fn(
+            builder, f"llvm.ctpop.i{_LANES}", ir.IntType(_LANES), ir.IntType(_LANES)
+        )
+        return builder.zext(builder.call(popcount, [bits]), ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _sum_above(typingctx, top, s, level):
+    """The sum of ``max(v - level, 0)`` over the 64 bytes ``v`` of ``top[s:s+64]``."""
+    sig = types.int64(top, types.int64, types.uint8)
+
+    def codegen(context, builder, signature, args):
+        t, s, lv = args
+        pt, vty = _byte_vector_at(context, builder, signature.args[0], t, s, _LANES)
+        sub = _llvm_fn(builder, f"llvm.usub.sat.v{_LANES}i8", vty, vty, vty)
+        over = builder.call(sub, [builder.load(pt, align=1), _splat(builder, lv, vty)])
+        wide = ir.VectorType(ir.IntType(16), _LANES)  # 64 * 255 fits in 16 bits
+        add = _llvm_fn(builder, f"llvm.vector.reduce.add.v{_LANES}i16", ir.IntType(16), wide)
+        return builder.zext(builder.call(add, [builder.zext(over, wide)]), ir.IntType(64))
+
+    return sig, codegen
+
+
+def _diffs(desc, x, y, top):
+    """``top[:cells] = |desc[x] - desc[y]|`` per cell; returns their maximum. Compiled
+    from the overload below (vector steps for a C-contiguous ``desc``)."""
+    raise NotImplementedError("jitted only")
+
+
+@overload(_diffs)
+def _diffs_impl(desc, x, y, top):
+    if isinstance(desc, types.Array) and desc.layout == "C":
+
+        def vector(desc, x, y, top):
+            c = desc.shape[1]
+            hi = np.uint8(0)
+            s = 0
+            while s + 64 <= c:
+                hi = max(hi, _abs_diff_64(desc, x, y, s, top))
+                s += 64
+            while s + 16 <= c:
+                hi = max(hi, _abs_diff_16(desc, x, y, s, top))
+                s += 16
+            for i in range(s, c):
+                a = desc[x, i]
+                b = desc[y, i]
+                v = max(a, b) - min(a, b)
+                top[i] = v
+                hi = max(hi, v)
+            return hi
+
+        return vector
+
+    def plain(desc, x, y, top):
+        hi = np.uint8(0)
+        for i in range(desc.shape[1]):
+            a = desc[x, i]
+            b = desc[y, i]
+            v = max(a, b) - min(a, b)
+            top[i] = v
+            hi = max(hi, v)
+        return hi
+
+    return plain
+
+
+@nb.njit(inline="always")
+def _count_top(top, level):
+    """How many bytes of ``top`` are at least ``level`` (1-255: the zeros past the
+    cells never count)."""
+    count = np.int64(0)
+    lv = np.uint8(level)
+    for s in range(0, top.shape[0], _LANES):
+        count += _count_at_least(top, s, lv)
+    return count
+
+
+@nb.njit(inline="always")
+def _top_sum(top, k, hi):
+    """The sum of the ``k`` largest bytes of ``top`` (its cells' differences, the
+    largest ``hi``).
+
+    The k-th largest difference ``t`` is found by search on counts of cells at or
+    above a level, three levels a step (a quarter of the range left each time: the
+    three counts are independent, so they cost about what one does), and the sum is
+    ``k * t`` plus what the cells above ``t`` exceed it by. Not a running top-k,
+    which branches on every cell (3x slower)."""
+    lo = np.int64(0)  # at least k cells are >= lo
+    up = np.int64(hi) + 1  # fewer than k cells are >= up
+    while up - lo > 1:
+        q = (up - lo) >> 2
+        if q == 0:
+            mid = (lo + up) >> 1
+            if _count_top(top, mid) >= k:
+                lo = mid
+            else:
+                up = mid
+            continue
+        l1 = lo + q
+        l2 = l1 + q
+        l3 = l2 + q
+        c1 = np.int64(0)
+        c2 = np.int64(0)
+        c3 = np.int64(0)
+        for s in range(0, top.shape[0], _LANES):
+            c1 += _count_at_least(top, s, np.uint8(l1))
+            c2 += _count_at_least(top, s, np.uint8(l2))
+            c3 += _count_at_least(top, s, np.uint8(l3))
+        if c3 >= k:
+            lo = l3
+        elif c2 >= k:
+            lo = l2
+            up = l3
+        elif c1 >= k:
+            lo = l1
+            up = l2
+        else:
+            up = l1
+    over = np.int64(0)
+    for s in range(0, top.shape[0], _LANES):
+        over += _sum_above(top, s, np.uint8(lo))
+    return over + np.int64(k) * lo
+
+
 @nb.njit(inline="always")
 def _gap(desc, x, y, k, top):
     """Sum of the ``k`` largest absolute differences between the gray descriptors of
-    frames x and y (``top``: uint8 scratch space as long as a descriptor, see
-    ``_scratch``): where a look-alike or a moving hand differs, however small that
-    region is, and not the mean, which a still background dilutes.
-
-    Written for the vector unit, not as a running top-k (which branches on every
-    cell, 3x slower): the k-th largest difference ``t`` is found by bisection on
-    counts of cells at or above a level, and the sum is ``k * t`` plus what the cells
-    above ``t`` exceed it by."""
-    c = desc.shape[1]
-    for i in range(c):
-        a = desc[x, i]
-        b = desc[y, i]
-        top[i] = max(a, b) - min(a, b)
-    hi = np.uint8(0)
-    for i in range(c):
-        hi = max(hi, top[i])
-    lo = np.int32(0)  # at least k cells are >= lo
-    up = np.int32(hi) + 1  # fewer than k cells are >= up
-    while up - lo > 1:
-        mid = (lo + up) >> 1
-        level = np.uint8(mid)
-        count = np.int32(0)
-        for i in range(c):
-            count += np.int32(top[i] >= level)
-        if count >= k:
-            lo = mid
-        else:
-            up = mid
-    t = np.uint8(lo)
-    over = np.int32(0)
-    for i in range(c):
-        v = top[i]
-        over += np.int32(v - t) if v > t else np.int32(0)
-    return np.int64(over) + np.int64(k) * np.int64(lo)
+    frames x and y (``top``: scratch space from ``_scratch``): where a look-alike or
+    a moving hand differs, however small that region is, and not the mean, which a
+    still background dilutes."""
+    return _top_sum(top, k, _diffs(desc, x, y, top))
 
 
 @nb.njit(**_JIT)
 def _gap_at_least(desc, x, y, k, top, t):
     """``_gap(desc, x, y, k, top) >= t``, mostly without the gap: when ``k`` cells
-    differ by ``t / k`` or more, their sum alone reaches ``t``. A judge asks this of
-    a partner's neighbours, which in moving footage are far away (at 24 h, 4x faster
-    than the gap on 0.2 s neighbours); the gap is computed only where that fails."""
-    c = desc.shape[1]
+    differ by ``t / k`` or more, their sum alone reaches ``t``; when no cell differs
+    by ``t / k``, the sum cannot. A judge asks this of a partner's neighbours, which
+    in moving footage are far away; the gap is computed only where both fail."""
+    if t <= 0:
+        return True
+    hi = _diffs(desc, x, y, top)
     level = (t + k - 1) // k
-    if level <= 255:
-        lv = np.uint8(max(level, 0))
-        count = np.int32(0)
-        for i in range(c):
-            a = desc[x, i]
-            b = desc[y, i]
-            count += np.int32(max(a, b) - min(a, b) >= lv)
-        if count >= k:
-            return True
-    return _gap(desc, x, y, k, top) >= t
+    if level > hi:
+        return False
+    if _count_top(top, level) >= k:
+        return True
+    return _top_sum(top, k, hi) >= t
 
 
 @nb.njit(inline="always")
 def _scratch(desc):
-    """The scratch space ``_gap`` needs."""
-    return np.zeros(desc.shape[1], np.uint8)
+    """The scratch space ``_gap`` needs: a whole number of vector steps, zero past the
+    cells."""
+    return np.zeros((desc.shape[1] + _LANES - 1) // _LANES * _LANES, np.uint8)
+
+
+def scratch(cells: int) -> np.ndarray:
+    """``_scratch`` for a caller outside numba (a kernel that takes ``top``)."""
+    return np.zeros((cells + _LANES - 1) // _LANES * _LANES, np.uint8)
 
 
 @nb.njit(**_JIT)
@@ -1140,6 +1317,78 @@ def _run_gaps(desc, ra, rb, rd, k, out):
         for x in range(ra[r], rb[r]):
             out[i] = _gap(desc, x, x + rd[r], k, top)
             i += 1
+
+
+@nb.njit(**_JIT)
+def _run_verdicts(d0, ends, ra, rd, motion, floor, limit, ratio, out):
+    """Per run (its gaps ``d0[ends[r-1]:ends[r]]``, from ``_run_gaps``, frames
+    ``ra[r]..`` shown again ``rd[r]`` later): is its median gap at most ``limit``, and
+    is the 75th percentile (numpy's linear one) of its frames' motion (the larger of
+    the two frames', ``motion``) over their gap (at least ``floor``) at least
+    ``ratio``? Exactly ``np.median(g) <= limit and np.percentile(m / max(g, floor),
+    75) >= ratio``, without sorting a run: the median from counts of the gaps (small
+    integers), the percentile from the values on either side of ``ratio``."""
+    lo_end = 0
+    for r in range(ra.shape[0]):
+        hi_end = ends[r]
+        m = hi_end - lo_end
+        if m == 0:
+            out[r] = False
+            continue
+        # the median: the two middle values of the run's gaps, found in counts
+        top = 0
+        for i in range(lo_end, hi_end):
+            top = max(top, np.int64(d0[i]))
+        counts = np.zeros(top + 1, np.int64)
+        for i in range(lo_end, hi_end):
+            counts[d0[i]] += 1
+        want1 = (m - 1) // 2
+        want2 = m // 2
+        seen = 0
+        v1 = -1
+        v2 = -1
+        for v in range(top + 1):
+            seen += counts[v]
+            if v1 < 0 and seen > want1:
+                v1 = v
+            if seen > want2:
+                v2 = v
+                break
+        if (v1 + v2) / 2 > limit:
+            out[r] = False
+            lo_end = hi_end
+            continue
+        # the percentile: sorted ratios q_0 <= .. <= q_m-1 at index 0.75 * (m - 1);
+        # how many lie below ``ratio``, the largest of those, the smallest of the rest
+        below = 0
+        under = -np.inf
+        over = np.inf
+        x = ra[r]
+        for i in range(lo_end, hi_end):
+            moves = max(motion[x], motion[x + rd[r]])
+            q = np.float64(moves) / np.float64(max(np.int64(d0[i]), floor))
+            if q < ratio:
+                below += 1
+                under = max(under, q)
+            else:
+                over = min(over, q)
+            x += 1
+        at = 0.75 * m + (1.0 + 0.75 * (1.0 - 1.0 - 1.0)) - 1.0  # numpy's virtual index
+        i0 = np.int64(np.floor(at))
+        t = at - i0
+        if m == 1:
+            ok = below == 0
+        elif below <= i0:
+            ok = True  # both values the percentile lies between are at least ratio
+        elif below >= i0 + 2:
+            ok = False  # both below it
+        else:
+            # q_i0 is the largest below, q_i0+1 the smallest above: numpy's _lerp
+            diff = over - under
+            p = under + diff * t if t < 0.5 else over - diff * (1.0 - t)
+            ok = p >= ratio
+        out[r] = ok
+        lo_end = hi_end
 
 
 # --------------------------------------------------------------------------- frame classes

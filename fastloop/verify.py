@@ -271,7 +271,7 @@ class Judge:
         """Which runs ``a..b-1 -> +d`` are clearly copies (see RUN_EXCESS, RUN_RATIO):
         a look-alike's pictures differ by more than the video's compression noise,
         or its frames hardly move beyond that difference."""
-        from .kernels import _run_gaps
+        from .kernels import _run_gaps, _run_verdicts
 
         length = b - a
         if not len(a):
@@ -295,28 +295,21 @@ class Judge:
                 _run_gaps(self.desc, a[:h], b[:h], d[:h], self.k, d0[: ends[h - 1]])
                 half.result()
         floor = self.levels(FLOOR)
-        noise = max(float(np.median(d0)), floor)
+        noise = max(_median_of_counts(np.bincount(d0)), floor)
         out = np.empty(len(a), bool)
-        motion = self.motion
-        for i, (lo, hi) in enumerate(zip((ends - length).tolist(), ends.tolist(), strict=True)):
-            x = np.arange(a[i], b[i])
-            moves = np.maximum(motion[x], motion[x + d[i]])
-            ratio = moves / np.maximum(d0[lo:hi], floor)
-            out[i] = (
-                np.median(d0[lo:hi]) <= RUN_EXCESS * noise and np.percentile(ratio, 75) >= RUN_RATIO
-            )
+        _run_verdicts(d0, ends, a, d, self.motion, floor, RUN_EXCESS * noise, RUN_RATIO, out)
         return out
 
     def pair_state(self, x: int, y: int) -> int:
         """How frame ``x`` matches frame ``y`` (``kernels._judge``): 2 specific in
         time, 1 or 3 agreeing only, 0 different; 0 where either is flat."""
-        from .kernels import _judge
+        from .kernels import _judge, scratch
 
         if not (self.valid[x] and self.valid[y]):
             return 0
         if self._pair_args is None:  # the scratch space and thresholds, made once
             shift, k, agree, ratio10, floor, min_motion = self.walk_args()[:6]
-            top = np.zeros(self.desc.shape[1], np.uint8)
+            top = scratch(self.desc.shape[1])
             self._pair_args = (shift, k, top, agree, ratio10, floor, min_motion)
         return int(_judge(self.desc, self.valid, int(x), int(y), *self._pair_args)[1])
 
@@ -604,3 +597,13 @@ class Judge:
                 x += s
                 out[x] = hamming(fp.hashes[x], fp.hashes[roots[x]])
         return out
+
+
+def _median_of_counts(counts: np.ndarray) -> float:
+    """``np.median`` of the values whose counts ``np.bincount`` gave (some: a run's
+    gaps are small integers, and a day has 7 million of them)."""
+    total = int(counts.sum())
+    cum = np.cumsum(counts)
+    lo = int(np.searchsorted(cum, (total - 1) // 2, side="right"))
+    hi = int(np.searchsorted(cum, total // 2, side="right"))
+    return (lo + hi) / 2

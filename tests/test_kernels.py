@@ -325,7 +325,7 @@ def test_gap_and_motion_match_reference():
     desc = _random_desc()
     valid = np.ones(len(desc), bool)
     valid[[5, 40]] = False
-    top = np.zeros(desc.shape[1], np.uint8)
+    top = kernels.scratch(desc.shape[1])
     # ties at the k-th level (coarse steps), the whole row (k = cells), one cell
     coarse = (desc // 16 * 16).astype(np.uint8)
     for d in (desc, coarse):
@@ -337,12 +337,37 @@ def test_gap_and_motion_match_reference():
     np.testing.assert_array_equal(out, ref.motion(desc, valid, 6, 6))
 
 
+def test_gap_of_any_width_and_layout_matches_reference():
+    # the gap runs in vector steps of 64 and 16 cells and a plain rest: widths at and
+    # around each step, differences of 0 and 255 (the saturating ends), many ties,
+    # and a descriptor that is not one block of memory (the plain path)
+    rng = np.random.default_rng(31)
+    for cells in (1, 5, 15, 16, 17, 63, 64, 65, 80, 127, 128, 144, 150, 200, 256):
+        desc = rng.integers(0, 256, (6, cells)).astype(np.uint8)
+        desc[1] = 255 - desc[0]
+        desc[2] = np.where(rng.random(cells) < 0.5, 0, 255)
+        desc[3] = desc[0] // 64 * 64  # four levels: ties at the k-th
+        desc[4] = 0
+        desc[5] = 255
+        strided = np.repeat(desc, 2, axis=1)[:, ::2]
+        assert not strided.flags.c_contiguous
+        top = kernels.scratch(cells)
+        for d in (desc, strided):
+            for k in sorted({1, 2, 6, cells // 2 or 1, cells}):
+                for x in range(6):
+                    for y in range(6):
+                        g = ref.gap(desc, x, y, k)
+                        assert kernels._gap(d, x, y, k, top) == g, (cells, k, x, y)
+                        for t in (g - 1, g, g + 1):
+                            assert kernels._gap_at_least(d, x, y, k, top, t) == (g >= t)
+
+
 def test_gap_at_least_is_the_gap_compared():
     # the judge asks whether a neighbour is at least t away, mostly without the gap;
     # every threshold from below zero to above any gap, ties at the k-th level too
     desc = _random_desc()
     coarse = (desc // 16 * 16).astype(np.uint8)
-    top = np.zeros(desc.shape[1], np.uint8)
+    top = kernels.scratch(desc.shape[1])
     for d in (desc, coarse):
         for k in (1, 6, d.shape[1]):
             for x, y in [(0, 1), (3, 90), (50, 50), (10, 119), (7, 8)]:
@@ -477,6 +502,45 @@ def test_run_gaps_match_reference():
     assert out.min() > _K
 
 
+def test_run_verdicts_are_numpys_median_and_percentile():
+    # runs of 0 to 9 pairs and long ones; gaps with ties, motion with flat frames (-1)
+    # and ratios landing exactly on the threshold; a limit and ratio at which the
+    # verdicts split
+    from fastloop.verify import _median_of_counts
+
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        lengths = rng.integers(0, 10 if trial % 3 else 400, rng.integers(1, 8))
+        n = int(lengths.sum()) + 500
+        d0 = rng.integers(0, rng.integers(1, 60), int(lengths.sum())).astype(np.int16)
+        motion = rng.integers(-1, 200, n).astype(np.int32)
+        if trial % 4 == 0:
+            motion = (motion // 20 * 20).astype(np.int32)  # ratios exactly 4.0 often
+            d0 = (d0 // 5 * 5).astype(np.int16)
+        if trial % 4 == 1:
+            # two kinds of frame, still and moving: the percentile falls between
+            # ratios far apart, or on either of them
+            motion = np.where(rng.random(n) < rng.random(), 0, 200).astype(np.int32)
+            d0[:] = 10
+        ra = rng.integers(0, 200, len(lengths))
+        rd = rng.integers(1, 300, len(lengths))
+        ends = np.cumsum(lengths)
+        floor, ratio = int(rng.integers(1, 8)), float(rng.choice([2.0, 4.0, 3.7]))
+        limit = float(rng.choice([5.0, 12.5, 20.0]))
+        out = np.empty(len(lengths), bool)
+        kernels._run_verdicts(d0, ends, ra, rd, motion, floor, limit, ratio, out)
+        for r, (lo, hi) in enumerate(zip(ends - lengths, ends, strict=True)):
+            if hi == lo:
+                assert not out[r]
+                continue
+            x = np.arange(ra[r], ra[r] + hi - lo)
+            q = np.maximum(motion[x], motion[x + rd[r]]) / np.maximum(d0[lo:hi], floor)
+            want = np.median(d0[lo:hi]) <= limit and np.percentile(q, 75) >= ratio
+            assert out[r] == want, (trial, r)
+        if len(d0):
+            assert _median_of_counts(np.bincount(d0)) == np.median(d0)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_cuts_match_reference(seed):
     rng = np.random.default_rng(seed)
@@ -540,7 +604,7 @@ def test_off_diagonal_matches_reference():
     desc = _copy_desc(21)
     valid = np.ones(len(desc), bool)
     valid[[61, 150]] = False
-    top = np.zeros(desc.shape[1], np.uint8)
+    top = kernels.scratch(desc.shape[1])
     seen = set()
     for x in range(0, 120, 3):
         for y in (x + 90, x + 91, x + 92, x + 89, 0, 1, len(desc) - 1):
@@ -564,7 +628,7 @@ def test_judge_matches_reference():
     n = len(desc)
     valid = np.ones(n, bool)
     valid[[5, 150, 151, 185]] = False
-    top = np.zeros(desc.shape[1], np.uint8)
+    top = kernels.scratch(desc.shape[1])
     rng = np.random.default_rng(22)
     states = collections.Counter()
     for shift in (1, 3, _SHIFT):
@@ -586,7 +650,7 @@ def test_judge_matches_reference():
 def test_judge_verdicts_on_constructed_pairs():
     desc = _copy_desc(23)
     valid = np.ones(len(desc), bool)
-    top = np.zeros(desc.shape[1], np.uint8)
+    top = kernels.scratch(desc.shape[1])
     args = (_SHIFT, _K, top, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION, -1, True)
     assert kernels._judge(desc, valid, 50, 140, *args)[1] == 2  # the copy: specific
     assert kernels._judge(desc, valid, 50, 10, *args)[1] == 0  # other moments differ
@@ -601,7 +665,7 @@ def test_judge_verdicts_on_constructed_pairs():
 def _walk(desc, valid, p, m, step, max_static=60, max_neutral=60):
     cuts = np.zeros(len(desc), bool)
     kernels._cuts(desc, valid, _K, 2 * _MIN_MOTION, cuts)
-    top = np.zeros(desc.shape[1], np.uint8)
+    top = kernels.scratch(desc.shape[1])
     d0 = ref.gap(desc, p, m, _K)
     return kernels._walk(
         desc, valid, cuts, p, m, step, d0, _SHIFT, _K, top, _AGREE, _RATIO10, _FLOOR,
