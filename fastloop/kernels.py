@@ -556,7 +556,7 @@ def _diffs_impl(desc, x, y, top):
     return plain
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def _count_top(top, level):
     """How many bytes of ``top`` are at least ``level`` (1-255: the zeros past the
     cells never count)."""
@@ -567,7 +567,7 @@ def _count_top(top, level):
     return count
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def _top_sum(top, k, hi):
     """The sum of the ``k`` largest bytes of ``top`` (its cells' differences, the
     largest ``hi``).
