@@ -791,8 +791,11 @@ def _walk(
     max_miss,
     max_static,
     max_neutral,
+    trace,
 ):
-    """Walk from pair (i, j) along its diagonal in direction ``step`` (+1 or -1).
+    """Walk from pair (i, j) along its diagonal in direction ``step`` (+1 or -1),
+    writing the gap of the pair at step s into ``trace[s - 1]`` (-1 where either
+    frame is flat: no gap is taken there).
 
     The walk goes through frames that agree (a still moment inside a copy) and stops
     after ``max_miss`` frames in a row that differ (a cut), ``max_neutral`` flat
@@ -835,6 +838,7 @@ def _walk(
             # frames nearer the partner need no checking: a run slips off its
             # diagonal only where its gap rises, as at a cut
             d0 = _gap(desc, x, y, k, top)
+            trace[kk - 1] = d0
             # a cut on both sides between the last frame and this one?
             both_cut = (cuts[x] and cuts[y]) if step > 0 else (cuts[x + 1] and cuts[y + 1])
             if both_cut:
@@ -892,12 +896,14 @@ def _walk(
                 cut = True
                 break
         elif not valid[x] and not valid[y]:
+            trace[kk - 1] = -1
             neutral += 1
             if not broken:
                 last_agree = kk
             if neutral > max_neutral:
                 break
         else:
+            trace[kk - 1] = -1
             misses += 1
             broken = True
             if misses > max_miss:
@@ -953,6 +959,8 @@ def _propose_key(
     state,
     runs,
     nruns,
+    gaps,
+    ngaps,
     min_gap,
     seed_d,
     links,
@@ -988,9 +996,11 @@ def _propose_key(
     walked both ways (see ``_walk``) into a run ``[a, b)`` on diagonal ``delta``:
     frames ``a..b-1`` show ``a+delta..``.
 
-    Appends the runs to ``runs`` (int64[:, 5]: a, b, delta, specific frames, d0 sum
-    over them; its first ``nruns`` rows used), which grows as needed, and to the
-    per-frame ``state`` (``_propose_state``). Returns (runs, nruns).
+    Appends the runs to ``runs`` (int64[:, 6]: a, b, delta, specific frames, d0 sum
+    over them, where their gaps start in ``gaps``; its first ``nruns`` rows used),
+    the gap of every pair of each run, in order, to ``gaps`` (its first ``ngaps``
+    used; both grow as needed), and to the per-frame ``state``
+    (``_propose_state``). Returns (runs, nruns, gaps, ngaps).
 
     (Longer than most functions: the bucket loop, the seed checks and the run
     bookkeeping share their state in locals, which numba keeps in registers; a
@@ -1000,6 +1010,8 @@ def _propose_key(
     base = 2 * desc.shape[1] + 1
     top = _scratch(desc)
     covered_by, cover, tied, gone, able = state
+    traces = np.empty((2, n), np.int32)  # the walks' gaps, forward and back: touched
+    # only as far as the longest walk goes
     ngroups = start.shape[0] - 1
     for g in range(ngroups):
         lo = np.int64(start[g])
@@ -1096,6 +1108,7 @@ def _propose_key(
                     e, sp, sm = _walk(
                         desc, valid, cuts, p, m, 1 - 2 * side, d0, shift, k, top, agree,
                         ratio10, floor, min_motion, max_miss, max_static, max_neutral,
+                        traces[side],
                     )  # fmt: skip
                     reach[side] = e
                     nspec += sp
@@ -1104,6 +1117,18 @@ def _propose_key(
                     runs = np.concatenate((runs, np.empty_like(runs)))
                 runs[nruns, 0] = p - reach[1]
                 runs[nruns, 1] = p + reach[0] + 1
+                # the gap of every pair of the run, in order, as the walks took them
+                # (the copy check needs them all: taken again, a day's 6 million)
+                while ngaps + reach[0] + reach[1] + 1 > gaps.shape[0]:
+                    gaps = np.concatenate((gaps, np.empty_like(gaps)))
+                runs[nruns, 5] = ngaps
+                for x in range(runs[nruns, 0], runs[nruns, 1]):
+                    at = x - p  # the walks' step
+                    g = d0 if at == 0 else (traces[0, at - 1] if at > 0 else traces[1, -at - 1])
+                    if g < 0:  # a flat frame: the walk took no gap
+                        g = _gap(desc, x, x + delta, k, top)
+                    gaps[ngaps] = g
+                    ngaps += 1
                 for x in range(runs[nruns, 0], runs[nruns, 1]):
                     for y in (x, x + delta):
                         cb = covered_by[y]
@@ -1117,7 +1142,7 @@ def _propose_key(
                 runs[nruns, 3] = nspec
                 runs[nruns, 4] = total
                 nruns += 1
-    return runs, nruns
+    return runs, nruns, gaps, ngaps
 
 
 @nb.njit(**_JIT)
@@ -1320,19 +1345,34 @@ def _run_gaps(desc, ra, rb, rd, k, out):
 
 
 @nb.njit(**_JIT)
-def _run_verdicts(d0, ends, ra, rd, motion, floor, limit, ratio, out):
-    """Per run (its gaps ``d0[ends[r-1]:ends[r]]``, from ``_run_gaps``, frames
+def _run_gap_counts(d0, at, length):
+    """``np.bincount`` of the gaps of the runs (run r's are ``d0[at[r]:at[r] +
+    length[r]]``), all together."""
+    top = 0
+    for r in range(at.shape[0]):
+        for i in range(at[r], at[r] + length[r]):
+            top = max(top, np.int64(d0[i]))
+    counts = np.zeros(top + 1, np.int64)
+    for r in range(at.shape[0]):
+        for i in range(at[r], at[r] + length[r]):
+            counts[d0[i]] += 1
+    return counts
+
+
+@nb.njit(**_JIT)
+def _run_verdicts(d0, at, length, ra, rd, motion, floor, limit, ratio, out):
+    """Per run (its gaps ``d0[at[r]:at[r] + length[r]]``, from a walk or ``_run_gaps``, frames
     ``ra[r]..`` shown again ``rd[r]`` later): is its median gap at most ``limit``, and
     is the 75th percentile (numpy's linear one) of its frames' motion (the larger of
     the two frames', ``motion``) over their gap (at least ``floor``) at least
     ``ratio``? Exactly ``np.median(g) <= limit and np.percentile(m / max(g, floor),
     75) >= ratio``, without sorting a run: the median from counts of the gaps (small
     integers), the percentile from the values on either side of ``ratio``."""
-    lo_end = 0
     for r in range(ra.shape[0]):
-        hi_end = ends[r]
-        m = hi_end - lo_end
-        if m == 0:
+        lo_end = at[r]
+        hi_end = at[r] + length[r]
+        m = length[r]
+        if m <= 0:
             out[r] = False
             continue
         # the median: the two middle values of the run's gaps, found in counts
@@ -1356,7 +1396,6 @@ def _run_verdicts(d0, ends, ra, rd, motion, floor, limit, ratio, out):
                 break
         if (v1 + v2) / 2 > limit:
             out[r] = False
-            lo_end = hi_end
             continue
         # the percentile: sorted ratios q_0 <= .. <= q_m-1 at index 0.75 * (m - 1);
         # how many lie below ``ratio``, the largest of those, the smallest of the rest
@@ -1373,9 +1412,9 @@ def _run_verdicts(d0, ends, ra, rd, motion, floor, limit, ratio, out):
             else:
                 over = min(over, q)
             x += 1
-        at = 0.75 * m + (1.0 + 0.75 * (1.0 - 1.0 - 1.0)) - 1.0  # numpy's virtual index
-        i0 = np.int64(np.floor(at))
-        t = at - i0
+        virtual = 0.75 * m + (1.0 + 0.75 * (1.0 - 1.0 - 1.0)) - 1.0  # numpy's index
+        i0 = np.int64(np.floor(virtual))
+        t = virtual - i0
         if m == 1:
             ok = below == 0
         elif below <= i0:
@@ -1388,7 +1427,6 @@ def _run_verdicts(d0, ends, ra, rd, motion, floor, limit, ratio, out):
             p = under + diff * t if t < 0.5 else over - diff * (1.0 - t)
             ok = p >= ratio
         out[r] = ok
-        lo_end = hi_end
 
 
 # --------------------------------------------------------------------------- frame classes
@@ -1405,7 +1443,8 @@ def _frame_roots(n, ra, rb, rd, window):
     the edge of a run where a cut blurs it, would otherwise merge neighbouring
     pictures of the footage, and every play after it. The check walks the smaller
     class's members (small into large: O(n log n) members seen in all, each a scan of
-    2 x ``window`` entries).
+    2 x ``window`` entries), pointing each at the larger class's root as it goes:
+    one walk of a list whose members lie far apart in memory, not two.
 
     Every frame points at its class's root at all times (the smaller class's members,
     walked for the check anyway, are pointed at the larger's root): a frame's class
@@ -1432,24 +1471,30 @@ def _frame_roots(n, ra, rb, rd, window):
                 continue
             if size[a] > size[b]:
                 a, b = b, a
+            # one walk of the smaller class: each member checked, then pointed at
+            # b (its neighbours within the window are never its own class's: a
+            # class's members are a window apart), and on a clash the members
+            # already pointed at b pointed back
             clash = False
             m = a
-            while window > 0 and not clash:
-                hits = 0  # counted, not searched: a loop without an exit vectorises
-                for f in range(max(0, m - window + 1), min(n, m + window)):
-                    hits += root[f] == b
-                clash = hits > 0
-                m = nxt[m]
-                if m == a:
-                    break
-            if clash:
-                continue
-            m = a
             while True:
+                if window > 0:
+                    hits = 0  # counted, not searched: a loop without an exit vectorises
+                    for f in range(max(0, m - window + 1), min(n, m + window)):
+                        hits += root[f] == b
+                    if hits > 0:
+                        clash = True
+                        break
                 root[m] = b
                 m = nxt[m]
                 if m == a:
                     break
+            if clash:
+                u = a
+                while u != m:
+                    root[u] = a
+                    u = nxt[u]
+                continue
             size[b] += size[a]
             nxt[a], nxt[b] = nxt[b], nxt[a]
     first = nxt  # no longer needed as lists: each root's earliest frame

@@ -158,7 +158,7 @@ def search(
     min_len = whole_frames(p.min_length_s, fps)
     piece = piece_frames(fps)
     cells = judge.prepare()
-    a, b, d, spec, dsum = judge.propose(
+    a, b, d, spec, dsum, at, gaps = judge.propose(
         cells,
         np.ascontiguousarray(fp.hashes),
         min(min_len, max(2, n // 2)),
@@ -169,7 +169,8 @@ def search(
     proposed = {"a": a, "b": b, "delta": d, "specific": spec}
     length = b - a
     ok = (length >= piece) & (spec >= np.maximum(MIN_SPECIFIC, SPECIFIC_SHARE * length))
-    ok[ok] = judge.clear_copies(a[ok], b[ok], d[ok])
+    ok[ok] = judge.clear_copies(a[ok], b[ok], d[ok], (gaps, at[ok]))
+    del gaps, at
     a, b, d, noise = a[ok], b[ok], d[ok], dsum[ok] // np.maximum(spec[ok], 1)
     keep = _own_diagonals(a, b, d, judge.diagonal_votes(a, b, d), judge.reach)
     a, b, d = judge.bridge(a[keep], b[keep], d[keep], noise[keep])

@@ -162,7 +162,9 @@ class Judge:
     def propose(self, cells: np.ndarray, hashes: np.ndarray, min_gap: int, seed_d: int, links: int):
         """Diagonal runs of copied frames seeded by the bucket tables of ``hashes`` and
         ``cells`` (:meth:`prepare`), key after key (see ``kernels._propose_key``):
-        arrays (a, b, delta, specific frames, d0 sum).
+        arrays (a, b, delta, specific frames, d0 sum, where the run's gaps start in
+        the last), and the gap of every pair of every run, as the walks took them
+        (what :meth:`clear_copies` would take again).
 
         Once few frames are left open (not yet tied to enough places), a key's table
         holds only the buckets of open frames (``kernels._open_buckets``), the only
@@ -204,8 +206,11 @@ class Judge:
         state = _propose_state(self.valid, self.motion, self.levels(MIN_MOTION))
         tied, gone = state[2], state[3]
         cuts = self.cuts()
-        runs = np.empty((1024, 5), np.int64)
+        runs = np.empty((1024, 6), np.int64)
         nruns = 0
+        # the runs' gaps, int16 where a gap (a sum of k cells of at most 255) fits
+        gaps = np.empty(1 << 16, _gap_type(self.k))
+        ngaps = 0
         shared = self._shared(n)
         with ThreadPoolExecutor(1, thread_name_prefix="fastloop-keys") as pool:
             ahead = None
@@ -223,13 +228,13 @@ class Judge:
                     # the next key's whole table on the other core during this walk
                     # (not used if this walk leaves few frames open)
                     ahead = pool.submit(buckets, w + 1) if shared and w + 1 < nkeys else None
-                runs, nruns = _propose_key(
+                runs, nruns, gaps, ngaps = _propose_key(
                     start, order, hashes, sub, w, which, nkeys, self.desc, self.valid, cuts,
-                    state, runs, nruns, *tail,
+                    state, runs, nruns, gaps, ngaps, *tail,
                 )  # fmt: skip
                 del start, order
         out = np.ascontiguousarray(runs[:nruns].T)
-        return out[0], out[1], out[2], out[3], out[4]
+        return out[0], out[1], out[2], out[3], out[4], out[5], gaps[:ngaps]
 
     def motion_cells(self, out: np.ndarray | None = None, lo: int = 0, hi: int = -1) -> np.ndarray:
         """uint16[n, 6]: where each frame moves (see ``kernels._motion_cells``), since
@@ -267,37 +272,40 @@ class Judge:
             return np.zeros(0, np.int64)
         return np.sort(d, axis=1)[:, -self.k :].sum(axis=1).astype(np.int64)
 
-    def clear_copies(self, a, b, d) -> np.ndarray:
+    def clear_copies(self, a, b, d, walked=None) -> np.ndarray:
         """Which runs ``a..b-1 -> +d`` are clearly copies (see RUN_EXCESS, RUN_RATIO):
         a look-alike's pictures differ by more than the video's compression noise,
-        or its frames hardly move beyond that difference."""
-        from .kernels import _run_gaps, _run_verdicts
+        or its frames hardly move beyond that difference. ``walked``: (gaps, where
+        each run's start in them), as :meth:`propose` gave them; else taken here."""
+        from .kernels import _run_gap_counts, _run_gaps, _run_verdicts
 
         length = b - a
         if not len(a):
             return np.zeros(0, bool)
-        # one number a pair (a looped day has some 7 million), int16 where a gap (a sum
-        # of k cells of at most 255) fits; the rest run by run
-        small = self.k * 255 <= np.iinfo(np.int16).max
-        d0 = np.empty(int(length.sum()), np.int16 if small else np.int32)
-        ends = np.cumsum(length)
-        if not self._shared(len(d0)):
-            _run_gaps(self.desc, a, b, d, self.k, d0)
+        if walked is not None:
+            d0, at = walked
         else:
-            # two halves of the runs, each into its own stretch of d0, on two cores
-            h = int(np.searchsorted(ends, ends[-1] // 2)) + 1
-            from concurrent.futures import ThreadPoolExecutor
+            # one number a pair (a looped day has some 7 million)
+            d0 = np.empty(int(length.sum()), _gap_type(self.k))
+            ends = np.cumsum(length)
+            at = ends - length
+            if not self._shared(len(d0)):
+                _run_gaps(self.desc, a, b, d, self.k, d0)
+            else:
+                # two halves of the runs, each into its own stretch of d0, on two cores
+                h = int(np.searchsorted(ends, ends[-1] // 2)) + 1
+                from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(1, thread_name_prefix="fastloop-gaps") as pool:
-                half = pool.submit(
-                    _run_gaps, self.desc, a[h:], b[h:], d[h:], self.k, d0[ends[h - 1] :]
-                )
-                _run_gaps(self.desc, a[:h], b[:h], d[:h], self.k, d0[: ends[h - 1]])
-                half.result()
+                with ThreadPoolExecutor(1, thread_name_prefix="fastloop-gaps") as pool:
+                    half = pool.submit(
+                        _run_gaps, self.desc, a[h:], b[h:], d[h:], self.k, d0[ends[h - 1] :]
+                    )
+                    _run_gaps(self.desc, a[:h], b[:h], d[:h], self.k, d0[: ends[h - 1]])
+                    half.result()
         floor = self.levels(FLOOR)
-        noise = max(_median_of_counts(np.bincount(d0)), floor)
+        noise = max(_median_of_counts(_run_gap_counts(d0, at, length)), floor)
         out = np.empty(len(a), bool)
-        _run_verdicts(d0, ends, a, d, self.motion, floor, RUN_EXCESS * noise, RUN_RATIO, out)
+        _run_verdicts(d0, at, length, a, d, self.motion, floor, RUN_EXCESS * noise, RUN_RATIO, out)
         return out
 
     def pair_state(self, x: int, y: int) -> int:
@@ -597,6 +605,11 @@ class Judge:
                 x += s
                 out[x] = hamming(fp.hashes[x], fp.hashes[roots[x]])
         return out
+
+
+def _gap_type(k: int) -> type:
+    """The smallest integer type that holds a gap over ``k`` cells."""
+    return np.int16 if k * 255 <= np.iinfo(np.int16).max else np.int32
 
 
 def _median_of_counts(counts: np.ndarray) -> float:

@@ -197,6 +197,44 @@ def test_judge_cuts_motion_and_motion_cells_use_its_thresholds():
             assert part[x].tolist() == (sorted(c) if c else [kernels._NO_CELL] * 3), (x, span)
 
 
+def _assert_walked_gaps(judge, proposed):
+    """The gaps the walks recorded for each run are its pairs' gaps taken again, and
+    the copy check gives the same verdicts from them."""
+    a, b, d, at, gaps = proposed[0], proposed[1], proposed[2], proposed[5], proposed[6]
+    again = np.empty(int((b - a).sum()), np.int32)
+    kernels._run_gaps(judge.desc, a, b, d, judge.k, again)
+    walked = [gaps[s : s + n] for s, n in zip(at.tolist(), (b - a).tolist(), strict=True)]
+    np.testing.assert_array_equal(np.concatenate(walked), again)
+    np.testing.assert_array_equal(
+        judge.clear_copies(a, b, d, (gaps, at)), judge.clear_copies(a, b, d)
+    )
+
+
+def test_walks_record_the_gaps_of_their_pairs_flat_frames_too():
+    # a stretch played twice with a few flat frames inside it, both times: the walk
+    # goes through them (no gap taken there), and the run's gaps must still hold
+    # every pair's, as the copy check takes them
+    clip = ref.smooth_footage(160, 24, seed=31)
+    clip[70:74] = 128  # flat: not valid
+    rng = np.random.default_rng(31)
+    video = np.concatenate(
+        [ref.smooth_footage(80, 24, seed=32), clip, ref.smooth_footage(60, 24, seed=33), clip]
+    )
+    noisy = np.clip(video.astype(np.int16) + rng.integers(-2, 3, video.shape), 0, 255)
+    noisy[[80 + 70 + i for i in range(4)] + [300 + 70 + i for i in range(4)]] = 128
+    h, c, d = hash_frames(noisy.astype(np.uint8))
+    fp = Fingerprint(h, np.arange(len(h)) / 30.0, c, 24, d)
+    p = LoopParams()
+    judge = Judge.for_fingerprint(fp, p.flat_contrast)
+    assert not judge.valid[150:154].any()
+    proposed = judge.propose(
+        judge.motion_cells(), np.ascontiguousarray(h), 10, p.resolved_distance(24), p.links
+    )
+    a, b = proposed[0], proposed[1]
+    assert ((a <= 150) & (b >= 154)).any()  # a run through the flat frames
+    _assert_walked_gaps(judge, proposed)
+
+
 def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     # a day is judged with its facts in pieces on every core and each key's buckets
     # grouped on a second core (or only those of the frames left open, once the
@@ -218,6 +256,7 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     assert len(want[0]) >= 7  # the plays are found
     cleared = serial.clear_copies(*want[:3])
     assert cleared.any()
+    _assert_walked_gaps(serial, want)
     calls = {"full": 0, "open": 0}
 
     def counted(name, fn):
@@ -520,10 +559,12 @@ def test_search_keeps_runs_long_and_specific_enough(monkeypatch):
     b = np.array([r[1] for r in runs], np.int64)
     spec = np.array([r[2] for r in runs], np.int64)
     d = np.full(len(runs), 50, np.int64)
-    monkeypatch.setattr(Judge, "propose", lambda *args: (a, b, d, spec, spec * 6))
+    at = np.cumsum(b - a) - (b - a)  # where each run's gaps start among them all
+    gaps = np.zeros(int((b - a).sum()), np.int16)
+    monkeypatch.setattr(Judge, "propose", lambda *args: (a, b, d, spec, spec * 6, at, gaps))
     judged = []
 
-    def spy(self, ra, rb, rd):
+    def spy(self, ra, rb, rd, walked=None):
         judged.append((ra.tolist(), rb.tolist()))
         return np.zeros(len(ra), bool)
 

@@ -527,8 +527,21 @@ def test_run_verdicts_are_numpys_median_and_percentile():
         ends = np.cumsum(lengths)
         floor, ratio = int(rng.integers(1, 8)), float(rng.choice([2.0, 4.0, 3.7]))
         limit = float(rng.choice([5.0, 12.5, 20.0]))
+        # the runs' gaps where a pool of them holds them: in another order, among
+        # gaps of runs not asked about
+        order = rng.permutation(len(lengths))
+        pool, at = [], np.empty(len(lengths), np.int64)
+        for r in order:
+            pool.append(rng.integers(0, 99, rng.integers(0, 4)).astype(np.int16))
+            at[r] = sum(map(len, pool))
+            pool.append(d0[ends[r] - lengths[r] : ends[r]])
+        pool = np.concatenate(pool)
         out = np.empty(len(lengths), bool)
-        kernels._run_verdicts(d0, ends, ra, rd, motion, floor, limit, ratio, out)
+        kernels._run_verdicts(pool, at, lengths, ra, rd, motion, floor, limit, ratio, out)
+        if len(d0):
+            np.testing.assert_array_equal(
+                kernels._run_gap_counts(pool, at, lengths), np.bincount(d0)
+            )
         for r, (lo, hi) in enumerate(zip(ends - lengths, ends, strict=True)):
             if hi == lo:
                 assert not out[r]
@@ -667,10 +680,17 @@ def _walk(desc, valid, p, m, step, max_static=60, max_neutral=60):
     kernels._cuts(desc, valid, _K, 2 * _MIN_MOTION, cuts)
     top = kernels.scratch(desc.shape[1])
     d0 = ref.gap(desc, p, m, _K)
-    return kernels._walk(
+    trace = np.full(len(desc), -7, np.int32)
+    out = kernels._walk(
         desc, valid, cuts, p, m, step, d0, _SHIFT, _K, top, _AGREE, _RATIO10, _FLOOR,
-        _MIN_MOTION, 0, max_static, max_neutral,
+        _MIN_MOTION, 0, max_static, max_neutral, trace,
     )  # fmt: skip
+    # the gap of every pair the run holds, as the walk took it (-1: a flat frame)
+    for s in range(1, out[0] + 1):
+        x, y = p + step * s, m + step * s
+        want = ref.gap(desc, x, y, _K) if valid[x] and valid[y] else -1
+        assert trace[s - 1] == want, (p, m, step, s)
+    return out
 
 
 def test_walk_ends_where_the_copy_ends():
