@@ -331,6 +331,20 @@ class RangeRows:
         self.fill = [0] * len(self.rows)
         self._extra: dict[int, list[tuple]] = {}
 
+    def room(self, r: int, n: int) -> tuple[np.ndarray, ...] | None:
+        """Where range r's next ``n`` rows go, one view per kind, to be written there
+        and then counted with :meth:`wrote`; None when its room cannot take them
+        (then :meth:`add` keeps them aside)."""
+        at = self.fill[r]
+        if r in self._extra or at + n > self.rows[r]:
+            return None
+        lo = self.starts[r] + at
+        return tuple(out[lo : lo + n] for out in self.arrays)
+
+    def wrote(self, r: int, n: int) -> None:
+        """Range r's next ``n`` rows are written where :meth:`room` said."""
+        self.fill[r] += n
+
     def add(self, r: int, parts: tuple) -> None:
         """The next rows of range r (one array per kind, as many rows each; one
         thread per range)."""

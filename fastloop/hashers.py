@@ -41,7 +41,11 @@ class Hasher(Protocol):
     def cells(self) -> int: ...
 
     def hash(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """uint8[n, size*size] -> (uint64[n, words], uint8[n] contrast, uint8[n, cells])."""
+        """uint8[n, size*size] -> (uint64[n, words], uint8[n] contrast, uint8[n, cells]).
+
+        A hasher may also have ``hash_into(frames, out)``: the same three written
+        into ``out`` (arrays of those shapes); a scan then writes each batch where
+        its rows stay, with no copy."""
         ...
 
     def warm(self) -> None:
@@ -75,6 +79,9 @@ class AverageHash:
 
     def hash(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return hash_frames(frames.reshape(len(frames), self.size, self.size))
+
+    def hash_into(self, frames: np.ndarray, out: tuple) -> None:
+        hash_frames(frames.reshape(len(frames), self.size, self.size), out)
 
     def warm(self) -> None:
         hash_frames(np.zeros((1, self.size, self.size), np.uint8))

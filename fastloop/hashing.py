@@ -29,13 +29,17 @@ def descriptor_cells(hash_size: int) -> int:
     return (hash_size // descriptor_pool(hash_size)) ** 2
 
 
-def hash_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hash_frames(
+    frames: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Average hash, contrast and gray descriptor of a batch of square gray frames.
 
     Returns ``(hashes, contrast, descriptor)``: the packed hashes of :func:`ahash`,
     max - min of each frame (uint8; 0 = flat) and the block means the hash throws
     away (uint8[n, :func:`descriptor_cells`]), which tell a copy from a look-alike
-    and place it in time (see :mod:`fastloop.verify`).
+    and place it in time (see :mod:`fastloop.verify`). With ``out`` (three arrays of
+    those shapes and types, rows in order), they are written there and returned: a
+    scan writes each batch where its rows stay.
 
     Examples
     --------
@@ -54,12 +58,19 @@ def hash_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     check_hash_size(arr.shape[1])
     n, size = arr.shape[0], arr.shape[1]
     flat = np.ascontiguousarray(arr.reshape(n, size * size))
-    out = np.empty((n, words_for(size)), np.uint64)
-    contrast = np.empty(n, np.uint8)
-    desc = np.empty((n, descriptor_cells(size)), np.uint8)
+    shapes = ((n, words_for(size)), (n,), (n, descriptor_cells(size)))
+    types = (np.uint64, np.uint8, np.uint8)
+    if out is None:
+        out = tuple(np.empty(shape, t) for shape, t in zip(shapes, types, strict=True))
+    for name, a, shape, t in zip(("hashes", "contrast", "desc"), out, shapes, types, strict=True):
+        if a.shape != shape or a.dtype != t or not a.flags.c_contiguous:
+            raise ValueError(
+                f"out {name}: {a.dtype}{list(a.shape)}, not {np.dtype(t)}{list(shape)}"
+            )
+    hashes, contrast, desc = out
     if n:
-        _ahash_batch(flat, out, contrast, desc, descriptor_pool(size))
-    return out, contrast, desc
+        _ahash_batch(flat, hashes, contrast, desc, descriptor_pool(size))
+    return hashes, contrast, desc
 
 
 def ahash(frames: np.ndarray) -> np.ndarray:

@@ -215,9 +215,16 @@ def _local(video, hasher, progress, workers, t0, fast, crop=None) -> Fingerprint
     hash_time = [0.0]
     lock = threading.Lock()
 
+    into = getattr(hasher, "hash_into", None)
+
     def hash_batch(r: int, frames: np.ndarray) -> None:
         t = time.perf_counter()
-        rows.add(r, hasher.hash(frames))
+        where = rows.room(r, len(frames)) if into is not None else None
+        if where is not None:
+            into(frames, where)  # where the rows stay: no copy, no array a batch
+            rows.wrote(r, len(frames))
+        else:
+            rows.add(r, hasher.hash(frames))
         with lock:
             hash_time[0] += time.perf_counter() - t
 

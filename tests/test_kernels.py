@@ -11,6 +11,7 @@ from PIL import Image
 
 import fastloop
 from fastloop import kernels
+from fastloop.hashers import AverageHash
 from fastloop.hashing import hash_frames
 from fastloop.index import exact_buckets, group_ids
 
@@ -313,6 +314,30 @@ def test_descriptor_matches_reference(size):
     frames = rng.integers(0, 256, (20, size, size), dtype=np.uint8)
     frames[0] = 255
     np.testing.assert_array_equal(hash_frames(frames)[2], ref.describe(frames))
+
+
+def test_hash_frames_into_given_rows_writes_what_it_returns(tmp_path):
+    # a scan hands the hasher the stretch of its rows a batch goes to (views of
+    # larger arrays, a memory-mapped one among them): the same rows as made anew,
+    # and nothing written outside the stretch
+    rng = np.random.default_rng(17)
+    frames = rng.integers(0, 256, (30, 24, 24), dtype=np.uint8)
+    want = hash_frames(frames)
+    big = (np.zeros((50, 9), np.uint64), np.zeros(50, np.uint8), np.zeros((50, 144), np.uint8))
+    views = tuple(a[10:40] for a in big)
+    got = hash_frames(frames, views)
+    for g, v, w, a in zip(got, views, want, big, strict=True):
+        assert g is v
+        np.testing.assert_array_equal(v, w)
+        assert not a[:10].any() and not a[40:].any()
+    spilled = np.memmap(tmp_path / "desc", np.uint8, "w+", shape=(40, 144))
+    AverageHash(24).hash_into(frames.reshape(30, -1), (big[0][:30], big[1][:30], spilled[5:35]))
+    np.testing.assert_array_equal(spilled[5:35], want[2])
+    # arrays of the wrong shape or type are refused, not written past
+    with pytest.raises(ValueError, match="desc"):
+        hash_frames(frames, (views[0], views[1], np.zeros((30, 100), np.uint8)))
+    with pytest.raises(ValueError, match="hashes"):
+        hash_frames(frames, (views[0].astype(np.int64), views[1], views[2]))
 
 
 def _random_desc(n=120, cells=144, seed=9):
