@@ -157,7 +157,7 @@ def search(
     judge = Judge.for_fingerprint(fp, p.flat_contrast, parallel_from)
     min_len = whole_frames(p.min_length_s, fps)
     piece = piece_frames(fps)
-    cells = judge.prepare()
+    cells = judge.prepare(defer_cells=True)  # filled beside the first key's walk
     a, b, d, spec, dsum, at, gaps = judge.propose(
         cells,
         np.ascontiguousarray(fp.hashes),

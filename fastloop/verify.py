@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +73,8 @@ class Judge:
     _motion: np.ndarray | None = None
     _cuts: np.ndarray | None = None
     _pair_args: tuple | None = None
+    #: the motion cells being filled beside the first key's walk (see prepare)
+    _cells_pending: Future | None = None
     #: work of this many frames or more is shared among the cores (None:
     #: PARALLEL_FRAMES; 0 makes a small search take the day's paths, to load them)
     parallel_from: int | None = None
@@ -129,10 +133,15 @@ class Judge:
         if len(out):
             _cuts(self.desc, self.valid, self.k, 2 * self.levels(MIN_MOTION), out, lo, hi)
 
-    def prepare(self) -> np.ndarray:
+    def prepare(self, defer_cells: bool = False) -> np.ndarray:
         """The per-frame facts the search starts from, computed on every core (the
         kernels release the GIL): motion, cuts and the motion cells, each in pieces
-        of frames. Returns the motion cells."""
+        of frames. Returns the motion cells.
+
+        ``defer_cells``: on a long video the cells are filled on a thread of their
+        own, returned unfilled: only the motion keys read them, and :meth:`propose`
+        waits for them before the first of those. They are made while the first
+        key's walk runs on one core and leaves the other idle."""
         n = len(self.valid)
         workers = min(os.cpu_count() or 1, 4)
         if not self._shared(n):
@@ -153,10 +162,13 @@ class Judge:
                 for lo, hi in pieces
             ]
             tasks += [pool.submit(self._cut_piece, cuts, lo, hi) for lo, hi in pieces]
-            tasks += [pool.submit(self.motion_cells, out, lo, hi) for lo, hi in pieces]
+            if not defer_cells:
+                tasks += [pool.submit(self.motion_cells, out, lo, hi) for lo, hi in pieces]
             for t in tasks:
                 t.result()
         self._motion, self._cuts = motion, cuts
+        if defer_cells:
+            self._cells_pending = _on_a_thread(self.motion_cells, out)
         return out
 
     def propose(self, cells: np.ndarray, hashes: np.ndarray, min_gap: int, seed_d: int, links: int):
@@ -215,6 +227,8 @@ class Judge:
         with ThreadPoolExecutor(1, thread_name_prefix="fastloop-keys") as pool:
             ahead = None
             for w in range(nkeys):
+                if w == nwords:
+                    self._cells_filled()  # the first motion key reads them
                 which, sub = source(w)
                 if _few_open(tied, gone, n):
                     # the buckets of the few open frames, here and now (they depend
@@ -233,8 +247,15 @@ class Judge:
                     state, runs, nruns, gaps, ngaps, *tail,
                 )  # fmt: skip
                 del start, order
+        self._cells_filled()
         out = np.ascontiguousarray(runs[:nruns].T)
         return out[0], out[1], out[2], out[3], out[4], out[5], gaps[:ngaps]
+
+    def _cells_filled(self) -> None:
+        """Wait for motion cells :meth:`prepare` left filling (nothing if none)."""
+        pending, self._cells_pending = self._cells_pending, None
+        if pending is not None:
+            pending.result()
 
     def motion_cells(self, out: np.ndarray | None = None, lo: int = 0, hi: int = -1) -> np.ndarray:
         """uint16[n, 6]: where each frame moves (see ``kernels._motion_cells``), since
@@ -620,3 +641,18 @@ def _median_of_counts(counts: np.ndarray) -> float:
     lo = int(np.searchsorted(cum, (total - 1) // 2, side="right"))
     hi = int(np.searchsorted(cum, total // 2, side="right"))
     return (lo + hi) / 2
+
+
+def _on_a_thread(fn, *args) -> Future:
+    """``fn(*args)`` on a thread of its own (a kernel that releases the GIL): its
+    future."""
+    done: Future = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # kept for whoever waits on it
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="fastloop-cells", daemon=True).start()
+    return done

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -280,6 +281,31 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     assert calls["full"] >= 1 and calls["open"] >= 1  # both ways of grouping ran
     # the gaps of the runs' pairs, in two halves on two cores
     np.testing.assert_array_equal(split.clear_copies(*want[:3]), cleared)
+    # the motion cells filled beside the first key's walk: the same runs, and the
+    # cells whole once the proposals are made
+    late = Judge.for_fingerprint(fp, p.flat_contrast)
+    fill = late.motion_cells
+
+    def slow(*args):  # a cell filled after the keys that do not read them are done
+        time.sleep(0.5)
+        return fill(*args)
+
+    late.motion_cells = slow
+    deferred = late.prepare(defer_cells=True)
+    seen = []
+
+    def walk(*args):  # every motion key's walk sees the cells whole
+        if args[5] >= 0:
+            seen.append(np.array_equal(deferred, cells))
+        return walk_key(*args)
+
+    walk_key = kernels._propose_key
+    monkeypatch.setattr(kernels, "_propose_key", walk)
+    runs = late.propose(deferred, np.ascontiguousarray(h), *args)
+    assert seen and all(seen)
+    for got, expect in zip(runs, want, strict=True):
+        np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(deferred, cells)
 
 
 def test_hash_distance_to_roots_over_slices():
