@@ -60,6 +60,10 @@ GROW_AGREE = 1.5
 PARALLEL_FRAMES = 100_000
 
 
+#: Tables of open buckets made ahead of their key's walk, each on a core of its own.
+LOOKAHEAD = 2
+
+
 @dataclass
 class Judge:
     """The descriptor of one fingerprint and the thresholds derived from its frame
@@ -224,19 +228,38 @@ class Judge:
         gaps = np.empty(1 << 16, _gap_type(self.k))
         ngaps = 0
         shared = self._shared(n)
-        with ThreadPoolExecutor(1, thread_name_prefix="fastloop-keys") as pool:
-            ahead = None
+
+        def open_buckets(w: int, tied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            which, sub = source(w)
+            return _open_buckets(hashes, sub, w, which, base, tied, gone)
+
+        with ThreadPoolExecutor(LOOKAHEAD, thread_name_prefix="fastloop-keys") as pool:
+            ahead = None  # the next key's whole table
+            opened: dict = {}  # the next keys' tables of open buckets
             for w in range(nkeys):
                 if w == nwords:
                     self._cells_filled()  # the first motion key reads them
                 which, sub = source(w)
                 if _few_open(tied, gone, n):
-                    # the buckets of the few open frames, here and now (they depend
-                    # on the runs of the keys before)
+                    # the buckets of the few open frames (they depend on the runs of
+                    # the keys before)
                     if ahead is not None:
                         ahead.cancel()
                     ahead = None
-                    start, order = _open_buckets(hashes, sub, w, which, base, tied, gone)
+                    made = opened.pop(w, None)
+                    start, order = made.result() if made is not None else open_buckets(w, tied)
+                    if shared:
+                        # the next keys' tables on the other cores meanwhile, from the
+                        # frames open now: a frame only ever closes, so they hold every
+                        # bucket open when their key is walked, and the walk skips the
+                        # others (the same seeds, in the same order); a looped day's
+                        # few open frames make this mostly a pass over every frame
+                        if w + LOOKAHEAD >= nwords:
+                            self._cells_filled()
+                        now = tied.copy()
+                        for nxt in range(w + 1, min(w + 1 + LOOKAHEAD, nkeys)):
+                            if nxt not in opened:
+                                opened[nxt] = pool.submit(open_buckets, nxt, now)
                 else:
                     start, order = ahead.result() if ahead is not None else buckets(w)
                     # the next key's whole table on the other core during this walk

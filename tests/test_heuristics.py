@@ -236,6 +236,23 @@ def test_walks_record_the_gaps_of_their_pairs_flat_frames_too():
     _assert_walked_gaps(judge, proposed)
 
 
+def _seeding_buckets(monkeypatch) -> list:
+    """Records, for each key walked, the buckets that can still seed (those with a
+    frame neither tied nor gone when the walk starts), in the walk's order."""
+    seen = []
+    walk_key = kernels._propose_key
+
+    def walk(start, order, *rest):
+        tied, gone = rest[8][2], rest[8][3]
+        bits = np.unpackbits((tied | gone).view(np.uint8), bitorder="little").astype(bool)
+        buckets = [order[start[g] : start[g + 1]] for g in range(len(start) - 1)]
+        seen.append([tuple(b.tolist()) for b in buckets if len(b) > 1 and not bits[b].all()])
+        return walk_key(start, order, *rest)
+
+    monkeypatch.setattr(kernels, "_propose_key", walk)
+    return seen
+
+
 def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     # a day is judged with its facts in pieces on every core and each key's buckets
     # grouped on a second core (or only those of the frames left open, once the
@@ -253,8 +270,11 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     # one core first (numba compiles the kernels with the real functions)
     serial = Judge.for_fingerprint(fp, p.flat_contrast)
     cells = serial.motion_cells()
+    seeded = _seeding_buckets(monkeypatch)
     want = serial.propose(cells, np.ascontiguousarray(h), *args)
     assert len(want[0]) >= 7  # the plays are found
+    alone = list(seeded)
+    seeded.clear()
     cleared = serial.clear_copies(*want[:3])
     assert cleared.any()
     _assert_walked_gaps(serial, want)
@@ -279,6 +299,9 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     for got, expect in zip(runs, want, strict=True):
         np.testing.assert_array_equal(got, expect)
     assert calls["full"] >= 1 and calls["open"] >= 1  # both ways of grouping ran
+    # every key walked the same buckets, in the same order, wherever its table was
+    # made (the tables of open buckets made ahead, from the frames open earlier)
+    assert seeded == alone and len(alone) > 3
     # the gaps of the runs' pairs, in two halves on two cores
     np.testing.assert_array_equal(split.clear_copies(*want[:3]), cleared)
     # the motion cells filled beside the first key's walk: the same runs, and the
