@@ -428,6 +428,17 @@ def _splat(builder, value, vty):
     return builder.shuffle_vector(one, ir.Constant(vty, ir.Undefined), zeros)
 
 
+def _bytes(ty, ndim: int) -> bool:
+    """Is ``ty`` a C-contiguous uint8 array of ``ndim`` axes (what the vector steps read
+    whole)? Anything else is refused when a kernel is compiled, not read wrongly."""
+    return (
+        isinstance(ty, types.Array)
+        and ty.dtype == types.uint8
+        and ty.layout == "C"
+        and ty.ndim == ndim
+    )
+
+
 def _llvm_fn(builder, name, ret, *args):
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, list(args)), name)
 
@@ -444,7 +455,7 @@ def _abs_diff_step(width):
     def abs_diff(typingctx, desc, x, y, s, top):
         """``top[s:s+W] = |desc[x, s:s+W] - desc[y, s:s+W]|`` (W = width bytes, all
         within a row of a C-contiguous uint8 ``desc``); returns their maximum."""
-        if not (isinstance(desc, types.Array) and desc.layout == "C" and desc.ndim == 2):
+        if not (_bytes(desc, 2) and _bytes(top, 1)):
             return None
         sig = types.uint8(desc, types.int64, types.int64, types.int64, top)
 
@@ -481,6 +492,8 @@ _abs_diff_16 = _abs_diff_step(16)
 def _count_at_least(typingctx, top, s, level):
     """How many of the 64 bytes ``top[s:s+64]`` are at least ``level`` (uint8): one
     compare into a mask and its popcount."""
+    if not _bytes(top, 1):
+        return None
     sig = types.int64(top, types.int64, types.uint8)
 
     def codegen(context, builder, signature, args):
@@ -499,6 +512,8 @@ def _count_at_least(typingctx, top, s, level):
 @intrinsic
 def _sum_above(typingctx, top, s, level):
     """The sum of ``max(v - level, 0)`` over the 64 bytes ``v`` of ``top[s:s+64]``."""
+    if not _bytes(top, 1):
+        return None
     sig = types.int64(top, types.int64, types.uint8)
 
     def codegen(context, builder, signature, args):
@@ -521,7 +536,7 @@ def _diffs(desc, x, y, top):
 
 @overload(_diffs)
 def _diffs_impl(desc, x, y, top):
-    if isinstance(desc, types.Array) and desc.layout == "C":
+    if _bytes(desc, 2) and _bytes(top, 1):
 
         def vector(desc, x, y, top):
             c = desc.shape[1]
@@ -562,7 +577,7 @@ def _count_top(top, level):
     cells never count)."""
     count = np.int64(0)
     lv = np.uint8(level)
-    for s in range(0, top.shape[0], _LANES):
+    for s in range(0, top.shape[0] - (_LANES - 1), _LANES):
         count += _count_at_least(top, s, lv)
     return count
 
@@ -594,7 +609,7 @@ def _top_sum(top, k, hi):
         c1 = np.int64(0)
         c2 = np.int64(0)
         c3 = np.int64(0)
-        for s in range(0, top.shape[0], _LANES):
+        for s in range(0, top.shape[0] - (_LANES - 1), _LANES):
             c1 += _count_at_least(top, s, np.uint8(l1))
             c2 += _count_at_least(top, s, np.uint8(l2))
             c3 += _count_at_least(top, s, np.uint8(l3))
@@ -609,7 +624,7 @@ def _top_sum(top, k, hi):
         else:
             up = l1
     over = np.int64(0)
-    for s in range(0, top.shape[0], _LANES):
+    for s in range(0, top.shape[0] - (_LANES - 1), _LANES):
         over += _sum_above(top, s, np.uint8(lo))
     return over + np.int64(k) * lo
 
@@ -648,7 +663,9 @@ def _scratch(desc):
 
 
 def scratch(cells: int) -> np.ndarray:
-    """``_scratch`` for a caller outside numba (a kernel that takes ``top``)."""
+    """``_scratch`` for a caller outside numba (a kernel that takes ``top``). The vector
+    steps read whole steps of it and never past its end: a shorter one would leave
+    cells uncounted."""
     return np.zeros((cells + _LANES - 1) // _LANES * _LANES, np.uint8)
 
 

@@ -212,7 +212,11 @@ class Judge:
             span = 3 * ((w - nwords) // 4)
             return (w - nwords) % 4, cells[:, span : span + 3]
 
+        pending = self._cells_pending
+
         def buckets(w: int) -> tuple[np.ndarray, np.ndarray]:
+            if w >= nwords and pending is not None:
+                pending.result()  # a motion key's table, made ahead: its cells filled
             which, sub = source(w)
             # the table grows as needed: a looped video has few distinct keys, and a
             # small table stays in cache
@@ -230,6 +234,8 @@ class Judge:
         shared = self._shared(n)
 
         def open_buckets(w: int, tied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if w >= nwords and pending is not None:
+                pending.result()
             which, sub = source(w)
             return _open_buckets(hashes, sub, w, which, base, tied, gone)
 
@@ -254,8 +260,6 @@ class Judge:
                         # bucket open when their key is walked, and the walk skips the
                         # others (the same seeds, in the same order); a looped day's
                         # few open frames make this mostly a pass over every frame
-                        if w + LOOKAHEAD >= nwords:
-                            self._cells_filled()
                         now = tied.copy()
                         for nxt in range(w + 1, min(w + 1 + LOOKAHEAD, nkeys)):
                             if nxt not in opened:
@@ -670,6 +674,7 @@ def _on_a_thread(fn, *args) -> Future:
     """``fn(*args)`` on a thread of its own (a kernel that releases the GIL): its
     future."""
     done: Future = Future()
+    done.set_running_or_notify_cancel()
 
     def run() -> None:
         try:

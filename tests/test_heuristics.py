@@ -253,6 +253,48 @@ def _seeding_buckets(monkeypatch) -> list:
     return seen
 
 
+def test_a_motion_keys_table_made_ahead_waits_for_its_cells(monkeypatch):
+    # an 8x8 hash is one word: key 1 is the first motion key, and its whole table is
+    # grouped on the pool during key 0's walk, while the cells are still being filled
+    # beside it (slowed down here): it must wait for them, and give the same runs
+    size = 8
+    clip = ref.smooth_footage(150, size, seed=21)
+    video = np.concatenate([ref.smooth_footage(600, size, seed=22), clip, clip])
+    rng = np.random.default_rng(1)
+    noisy = np.clip(video.astype(np.int16) + rng.integers(-2, 3, video.shape), 0, 255)
+    h, c, d = hash_frames(noisy.astype(np.uint8))
+    fp = Fingerprint(h, np.arange(len(h)) / 30.0, c, size, d)
+    p = LoopParams()
+    args = (10, p.resolved_distance(size), p.links)
+    serial = Judge.for_fingerprint(fp, p.flat_contrast)
+    cells = serial.motion_cells()
+    want = serial.propose(cells, np.ascontiguousarray(h), *args)
+    monkeypatch.setattr(verify_mod, "PARALLEL_FRAMES", 0)
+    monkeypatch.setattr(verify_mod.os, "cpu_count", lambda: 2)
+    late = Judge.for_fingerprint(fp, p.flat_contrast)
+    fill = late.motion_cells
+
+    def slow(*args):
+        time.sleep(0.5)
+        return fill(*args)
+
+    late.motion_cells = slow
+    deferred = late.prepare(defer_cells=True)
+    whole = []
+    group = kernels._group_keys
+
+    def grouped(hashes, sub, w, which, base, cap):
+        if which >= 0:
+            whole.append(np.array_equal(deferred, cells))
+        return group(hashes, sub, w, which, base, cap)
+
+    monkeypatch.setattr(kernels, "_group_keys", grouped)
+    runs = late.propose(deferred, np.ascontiguousarray(h), *args)
+    assert whole and all(whole)
+    for got, expect in zip(runs, want, strict=True):
+        np.testing.assert_array_equal(got, expect)
+
+
 def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     # a day is judged with its facts in pieces on every core and each key's buckets
     # grouped on a second core (or only those of the frames left open, once the
