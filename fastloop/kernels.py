@@ -488,44 +488,43 @@ _abs_diff_64 = _abs_diff_step(64)
 _abs_diff_16 = _abs_diff_step(16)
 
 
-@intrinsic
-def _count_at_least(typingctx, top, s, level):
-    """How many of the 64 bytes ``top[s:s+64]`` are at least ``level`` (uint8): one
-    compare into a mask and its popcount."""
-    if not _bytes(top, 1):
-        return None
-    sig = types.int64(top, types.int64, types.uint8)
+def _top_step(body):
+    """An intrinsic ``(top, s, level) -> int64`` over the 64 bytes ``top[s:s+64]`` of a
+    uint8 array: ``body(builder, bytes, level in every lane, vector type)``."""
 
-    def codegen(context, builder, signature, args):
-        t, s, lv = args
-        pt, vty = _byte_vector_at(context, builder, signature.args[0], t, s, _LANES)
-        mask = builder.icmp_unsigned(">=", builder.load(pt, align=1), _splat(builder, lv, vty))
-        bits = builder.bitcast(mask, ir.IntType(_LANES))
-        popcount = _llvm_fn(
-            builder, f"llvm.ctpop.i{_LANES}", ir.IntType(_LANES), ir.IntType(_LANES)
-        )
-        return builder.zext(builder.call(popcount, [bits]), ir.IntType(64))
+    @intrinsic
+    def step(typingctx, top, s, level):
+        if not _bytes(top, 1):
+            return None
+        sig = types.int64(top, types.int64, types.uint8)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            t, s, lv = args
+            pt, vty = _byte_vector_at(context, builder, signature.args[0], t, s, _LANES)
+            return body(builder, builder.load(pt, align=1), _splat(builder, lv, vty), vty)
+
+        return sig, codegen
+
+    return step
 
 
-@intrinsic
-def _sum_above(typingctx, top, s, level):
-    """The sum of ``max(v - level, 0)`` over the 64 bytes ``v`` of ``top[s:s+64]``."""
-    if not _bytes(top, 1):
-        return None
-    sig = types.int64(top, types.int64, types.uint8)
+def _count_body(builder, v, level, vty):
+    """How many bytes are at least the level: one compare into a mask, its popcount."""
+    bits = builder.bitcast(builder.icmp_unsigned(">=", v, level), ir.IntType(_LANES))
+    popcount = _llvm_fn(builder, f"llvm.ctpop.i{_LANES}", ir.IntType(_LANES), ir.IntType(_LANES))
+    return builder.zext(builder.call(popcount, [bits]), ir.IntType(64))
 
-    def codegen(context, builder, signature, args):
-        t, s, lv = args
-        pt, vty = _byte_vector_at(context, builder, signature.args[0], t, s, _LANES)
-        sub = _llvm_fn(builder, f"llvm.usub.sat.v{_LANES}i8", vty, vty, vty)
-        over = builder.call(sub, [builder.load(pt, align=1), _splat(builder, lv, vty)])
-        wide = ir.VectorType(ir.IntType(16), _LANES)  # 64 * 255 fits in 16 bits
-        add = _llvm_fn(builder, f"llvm.vector.reduce.add.v{_LANES}i16", ir.IntType(16), wide)
-        return builder.zext(builder.call(add, [builder.zext(over, wide)]), ir.IntType(64))
 
-    return sig, codegen
+def _sum_body(builder, v, level, vty):
+    """The sum of what the bytes exceed the level by (``max(v - level, 0)``)."""
+    over = builder.call(_llvm_fn(builder, f"llvm.usub.sat.v{_LANES}i8", vty, vty, vty), [v, level])
+    wide = ir.VectorType(ir.IntType(16), _LANES)  # 64 * 255 fits in 16 bits
+    add = _llvm_fn(builder, f"llvm.vector.reduce.add.v{_LANES}i16", ir.IntType(16), wide)
+    return builder.zext(builder.call(add, [builder.zext(over, wide)]), ir.IntType(64))
+
+
+_count_at_least = _top_step(_count_body)
+_sum_above = _top_step(_sum_body)
 
 
 def _diffs(desc, x, y, top):
@@ -548,27 +547,28 @@ def _diffs_impl(desc, x, y, top):
             while s + 16 <= c:
                 hi = max(hi, _abs_diff_16(desc, x, y, s, top))
                 s += 16
-            for i in range(s, c):
-                a = desc[x, i]
-                b = desc[y, i]
-                v = max(a, b) - min(a, b)
-                top[i] = v
-                hi = max(hi, v)
-            return hi
+            return max(hi, _diffs_from(desc, x, y, top, s))
 
         return vector
 
     def plain(desc, x, y, top):
-        hi = np.uint8(0)
-        for i in range(desc.shape[1]):
-            a = desc[x, i]
-            b = desc[y, i]
-            v = max(a, b) - min(a, b)
-            top[i] = v
-            hi = max(hi, v)
-        return hi
+        return _diffs_from(desc, x, y, top, 0)
 
     return plain
+
+
+@nb.njit(inline="always")
+def _diffs_from(desc, x, y, top, lo):
+    """``_diffs`` of cells ``lo`` on, one at a time: the rest after the vector steps,
+    or a whole row that is not one block of memory."""
+    hi = np.uint8(0)
+    for i in range(lo, desc.shape[1]):
+        a = desc[x, i]
+        b = desc[y, i]
+        v = max(a, b) - min(a, b)
+        top[i] = v
+        hi = max(hi, v)
+    return hi
 
 
 @nb.njit(**_JIT)
