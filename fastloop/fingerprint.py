@@ -349,14 +349,13 @@ class RangeRows:
         """The next rows of range r (one array per kind, as many rows each; one
         thread per range)."""
         n = len(parts[0])
-        at = self.fill[r]
-        if r in self._extra or at + n > self.rows[r]:
+        where = self.room(r, n)
+        if where is None:
             self._extra.setdefault(r, []).append(parts)
             return
-        lo = self.starts[r] + at
-        for out, part in zip(self.arrays, parts, strict=True):
-            out[lo : lo + n] = part
-        self.fill[r] = at + n
+        for out, part in zip(where, parts, strict=True):
+            out[...] = part
+        self.wrote(r, n)
 
     def finish(self, keep: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         """The kept rows of every range, ranges in order: one array per kind.

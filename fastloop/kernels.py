@@ -655,18 +655,19 @@ def _gap_at_least(desc, x, y, k, top, t):
     return _top_sum(top, k, hi) >= t
 
 
+@nb.njit(**_JIT)
+def scratch(cells):
+    """The scratch space ``_gap`` needs for descriptors of ``cells`` cells: a whole
+    number of vector steps, zero past the cells. The vector steps read whole steps of
+    it and never past its end: a shorter one would leave cells uncounted. (Jitted:
+    the kernels make their own, and a caller outside numba takes the same.)"""
+    return np.zeros((cells + _LANES - 1) // _LANES * _LANES, np.uint8)
+
+
 @nb.njit(inline="always")
 def _scratch(desc):
-    """The scratch space ``_gap`` needs: a whole number of vector steps, zero past the
-    cells."""
-    return np.zeros((desc.shape[1] + _LANES - 1) // _LANES * _LANES, np.uint8)
-
-
-def scratch(cells: int) -> np.ndarray:
-    """``_scratch`` for a caller outside numba (a kernel that takes ``top``). The vector
-    steps read whole steps of it and never past its end: a shorter one would leave
-    cells uncounted."""
-    return np.zeros((cells + _LANES - 1) // _LANES * _LANES, np.uint8)
+    """``scratch`` for ``desc``'s rows."""
+    return scratch(desc.shape[1])
 
 
 @nb.njit(**_JIT)
@@ -1429,7 +1430,7 @@ def _run_verdicts(d0, at, length, ra, rd, motion, floor, limit, ratio, out):
             else:
                 over = min(over, q)
             x += 1
-        virtual = 0.75 * m + (1.0 + 0.75 * (1.0 - 1.0 - 1.0)) - 1.0  # numpy's index
+        virtual = 0.75 * (m - 1)  # numpy's index (0.75 m + 0.25 - 1: the same double)
         i0 = np.int64(np.floor(virtual))
         t = virtual - i0
         if m == 1:

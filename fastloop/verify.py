@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -172,7 +171,9 @@ class Judge:
                 t.result()
         self._motion, self._cuts = motion, cuts
         if defer_cells:
-            self._cells_pending = _on_a_thread(self.motion_cells, out)
+            filler = ThreadPoolExecutor(1, thread_name_prefix="fastloop-cells")
+            self._cells_pending = filler.submit(self.motion_cells, out)
+            filler.shutdown(wait=False)  # its thread ends with the fill
         return out
 
     def propose(self, cells: np.ndarray, hashes: np.ndarray, min_gap: int, seed_d: int, links: int):
@@ -205,18 +206,20 @@ class Judge:
         nkeys = nwords + 4 * (cells.shape[1] // 3)  # the hash's words are keys too
         base = 2 * self.desc.shape[1] + 1
 
+        pending = self._cells_pending
+
         def source(w: int) -> tuple[int, np.ndarray]:
-            # key w: word w of the hash (-1), else motion key ``which`` of a span
+            # key w: word w of the hash (-1), else motion key ``which`` of a span,
+            # whose cells may still be filling (see prepare): waited for here, by
+            # whichever thread reads them first
             if w < nwords:
                 return -1, cells[:, 0:3]
+            if pending is not None:
+                pending.result()
             span = 3 * ((w - nwords) // 4)
             return (w - nwords) % 4, cells[:, span : span + 3]
 
-        pending = self._cells_pending
-
         def buckets(w: int) -> tuple[np.ndarray, np.ndarray]:
-            if w >= nwords and pending is not None:
-                pending.result()  # a motion key's table, made ahead: its cells filled
             which, sub = source(w)
             # the table grows as needed: a looped video has few distinct keys, and a
             # small table stays in cache
@@ -234,8 +237,6 @@ class Judge:
         shared = self._shared(n)
 
         def open_buckets(w: int, tied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            if w >= nwords and pending is not None:
-                pending.result()
             which, sub = source(w)
             return _open_buckets(hashes, sub, w, which, base, tied, gone)
 
@@ -243,8 +244,6 @@ class Judge:
             ahead = None  # the next key's whole table
             opened: dict = {}  # the next keys' tables of open buckets
             for w in range(nkeys):
-                if w == nwords:
-                    self._cells_filled()  # the first motion key reads them
                 which, sub = source(w)
                 if _few_open(tied, gone, n):
                     # the buckets of the few open frames (they depend on the runs of
@@ -668,19 +667,3 @@ def _median_of_counts(counts: np.ndarray) -> float:
     lo = int(np.searchsorted(cum, (total - 1) // 2, side="right"))
     hi = int(np.searchsorted(cum, total // 2, side="right"))
     return (lo + hi) / 2
-
-
-def _on_a_thread(fn, *args) -> Future:
-    """``fn(*args)`` on a thread of its own (a kernel that releases the GIL): its
-    future."""
-    done: Future = Future()
-    done.set_running_or_notify_cancel()
-
-    def run() -> None:
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:  # kept for whoever waits on it
-            done.set_exception(exc)
-
-    threading.Thread(target=run, name="fastloop-cells", daemon=True).start()
-    return done
