@@ -671,11 +671,13 @@ def _scratch(desc):
 
 
 @nb.njit(**_JIT)
-def _motion(desc, valid, shift, k, out, lo=0, hi=-1):
+def _motion(desc, valid, shift, k, out, near, lo=0, hi=-1):
     """``out[x]``: how much frame x differs from its neighbours ``shift`` frames away
     (the smaller of the two gaps), at the scale among 1, 2 and 4 times ``shift`` where
-    that is largest; -1 where x is flat or has no valid neighbour. Only frames ``lo``
-    to ``hi`` (-1: the last) are filled: pieces of a day run on several cores.
+    that is largest; -1 where x is flat or has no valid neighbour. ``near[x]``: the
+    same at 1 times ``shift`` alone (what ``_judge`` bounds its first test with).
+    Only frames ``lo`` to ``hi`` (-1: the last) are filled: pieces of a day run on
+    several cores.
 
     Each gap is computed once: the gap from x back to x - s is the one x - s had
     forward to x, kept in a ring of the last ``4 * shift`` frames' forward gaps (a
@@ -688,6 +690,7 @@ def _motion(desc, valid, shift, k, out, lo=0, hi=-1):
     end = n if hi < 0 else min(hi, n)
     for x in range(max(0, lo - (ring - 1)), end):
         best = -1
+        first = -1
         for si in range(nscales):
             s = shift * _SCALES[si]
             g = -1
@@ -701,15 +704,21 @@ def _motion(desc, valid, shift, k, out, lo=0, hi=-1):
                 if g >= 0 and (cur < 0 or g < cur):
                     cur = g
                 best = max(best, cur)
+                if si == 0:
+                    first = cur
         if x >= lo:
             out[x] = best
+            near[x] = first if valid[x] else -1
 
 
 @nb.njit(**_JIT)
-def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0=-1, ladder=True):
+def _judge(
+    desc, valid, near, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0=-1, ladder=True
+):
     """Compare frame x with its candidate partner y on the gray descriptor (``d0``:
     their gap when the caller has it already; ``ladder``: check the frames nearer y,
-    which a walk skips in the steady middle of a run, see ``_walk``).
+    which a walk skips in the steady middle of a run, see ``_walk``; ``near``: y's
+    gap to its nearer neighbour ``shift`` frames away, ``_motion``'s, or empty).
 
     Returns (d0, state): d0 the gap between them; state 2 when the pair is specific
     in time (y's neighbours ``shift`` frames away are at least ``ratio10 / 10`` times
@@ -734,12 +743,25 @@ def _judge(desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, 
         need = max(min_motion, (ratio10 * max(d0, floor) + 9) // 10)
         seen = False
         far = True
-        for z in (y - s, y + s):
-            if 0 <= z < n and z != x and valid[z]:
-                seen = True
-                if not _gap_at_least(desc, x, z, k, top, need):
-                    far = False
-                    break
+        if (
+            s == shift
+            and y < near.shape[0]
+            and near[y] - d0 >= need
+            and near[y] >= 0
+            and x != y - s
+            and x != y + s
+        ):
+            # the gap is a norm (the sum of the k largest differences): x is at least
+            # near[y] - d0 from each of y's neighbours, and y has one (near >= 0); the
+            # two gaps are not needed (most steps of a walk through moving footage)
+            seen = True
+        else:
+            for z in (y - s, y + s):
+                if 0 <= z < n and z != x and valid[z]:
+                    seen = True
+                    if not _gap_at_least(desc, x, z, k, top, need):
+                        far = False
+                        break
         moves = seen and far
         clear = moves
         if not moves:
@@ -794,6 +816,7 @@ def _off_diagonal(desc, valid, x, y, d0, k, top, margin):
 def _walk(
     desc,
     valid,
+    near,
     cuts,
     i,
     j,
@@ -868,7 +891,7 @@ def _walk(
                 and 2 * d0 * (nspec + 1) <= 3 * (dsum + seed_d0)
             )
             d0, state = _judge(
-                desc, valid, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0,
+                desc, valid, near, x, y, shift, k, top, agree, ratio10, floor, min_motion, d0,
                 not steady,
             )  # fmt: skip
             if state > 0 and d0 > floor and d0 * (nspec + 1) > _EXCESS * (dsum + seed_d0):
@@ -973,6 +996,7 @@ def _propose_key(
     nkeys,
     desc,
     valid,
+    near,
     cuts,
     state,
     runs,
@@ -1010,7 +1034,8 @@ def _propose_key(
     100,000 * 2 * links checks, not 10^10, and a clip played k times costs about
     k * links runs, not k^2. A pair seeds when its hashes are within ``seed_d`` bits,
     no run found before covers it, and it and the next pair are specific in time on
-    the gray descriptor (see ``_judge``), the first by ``seed_ratio10``. A seed is
+    the gray descriptor (see ``_judge``, which ``near`` from ``_motion`` spares most
+    gaps), the first by ``seed_ratio10``. A seed is
     walked both ways (see ``_walk``) into a run ``[a, b)`` on diagonal ``delta``:
     frames ``a..b-1`` show ``a+delta..``.
 
@@ -1101,8 +1126,8 @@ def _propose_key(
                 # ``seed_ratio10 / 10`` times farther (a copy has many such
                 # frames; a pair a few frames off next to a cut has none)
                 d0, state = _judge(
-                    desc, valid, p, m, shift, k, top, agree, seed_ratio10, floor, min_motion,
-                    -1, True,
+                    desc, valid, near, p, m, shift, k, top, agree, seed_ratio10, floor,
+                    min_motion, -1, True,
                 )  # fmt: skip
                 if state != 2 or d0 > agree or not (valid[p + 1] and valid[m + 1]):
                     continue
@@ -1113,8 +1138,8 @@ def _propose_key(
                 if _off_diagonal(desc, valid, p, m, d0, k, top, 0):
                     continue
                 _d1, state1 = _judge(
-                    desc, valid, p + 1, m + 1, shift, k, top, agree, ratio10, floor, min_motion,
-                    -1, True,
+                    desc, valid, near, p + 1, m + 1, shift, k, top, agree, ratio10, floor,
+                    min_motion, -1, True,
                 )  # fmt: skip
                 if state1 == 0:
                     continue
@@ -1124,7 +1149,7 @@ def _propose_key(
                 total = d0
                 for side in range(2):
                     e, sp, sm = _walk(
-                        desc, valid, cuts, p, m, 1 - 2 * side, d0, shift, k, top, agree,
+                        desc, valid, near, cuts, p, m, 1 - 2 * side, d0, shift, k, top, agree,
                         ratio10, floor, min_motion, max_miss, max_static, max_neutral,
                         traces[side],
                     )  # fmt: skip

@@ -74,6 +74,7 @@ class Judge:
     k: int
     fps: float
     _motion: np.ndarray | None = None
+    _near: np.ndarray | None = None
     _cuts: np.ndarray | None = None
     _pair_args: tuple | None = None
     #: the motion cells being filled beside the first key's walk (see prepare)
@@ -114,13 +115,30 @@ class Judge:
 
     @property
     def motion(self) -> np.ndarray:
-        """Per frame, the gap to its neighbours ``shift`` frames away (-1: flat)."""
+        """Per frame, the gap to its neighbours ``shift`` frames away, or 2 or 4 times
+        that where footage moves slowly (-1: flat; see ``kernels._motion``)."""
         if self._motion is None:
-            from .kernels import _motion
-
-            self._motion = np.empty(len(self.valid), np.int32)
-            _motion(self.desc, self.valid, self.shift, self.k, self._motion)
+            self._fill_motion()
         return self._motion
+
+    @property
+    def near(self) -> np.ndarray:
+        """Per frame, the gap to its nearer neighbour ``shift`` frames away (-1: flat
+        or none): with it ``kernels._judge`` mostly knows a partner's neighbours are
+        far without taking their gaps."""
+        if self._near is None:
+            self._fill_motion()
+        return self._near
+
+    def _fill_motion(self) -> None:
+        from .kernels import _motion
+
+        n = len(self.valid)
+        motion, near = np.empty(n, np.int32), np.empty(n, np.int32)
+        _motion(self.desc, self.valid, self.shift, self.k, motion, near)
+        if self._motion is not None:  # given (tests): kept
+            motion = self._motion
+        self._motion, self._near = motion, near
 
     def cuts(self) -> np.ndarray:
         """Per frame, is there a cut between it and the frame before (see
@@ -155,13 +173,15 @@ class Judge:
         from .kernels import _motion
 
         out = np.empty((n, 6), np.uint16)
-        motion = np.empty(n, np.int32)
+        motion, near = np.empty(n, np.int32), np.empty(n, np.int32)
         cuts = np.zeros(n, np.bool_)
         bounds = np.linspace(0, n, 2 * workers + 1).astype(np.int64)
         pieces = list(itertools.pairwise(bounds.tolist()))
         with ThreadPoolExecutor(workers, thread_name_prefix="fastloop-judge") as pool:
             tasks = [
-                pool.submit(_motion, self.desc, self.valid, self.shift, self.k, motion, lo, hi)
+                pool.submit(
+                    _motion, self.desc, self.valid, self.shift, self.k, motion, near, lo, hi
+                )
                 for lo, hi in pieces
             ]
             tasks += [pool.submit(self._cut_piece, cuts, lo, hi) for lo, hi in pieces]
@@ -169,7 +189,7 @@ class Judge:
                 tasks += [pool.submit(self.motion_cells, out, lo, hi) for lo, hi in pieces]
             for t in tasks:
                 t.result()
-        self._motion, self._cuts = motion, cuts
+        self._motion, self._near, self._cuts = motion, near, cuts
         if defer_cells:
             filler = ThreadPoolExecutor(1, thread_name_prefix="fastloop-cells")
             self._cells_pending = filler.submit(self.motion_cells, out)
@@ -228,7 +248,7 @@ class Judge:
 
         state = _propose_state(self.valid, self.motion, self.levels(MIN_MOTION))
         tied, gone = state[2], state[3]
-        cuts = self.cuts()
+        cuts, near = self.cuts(), self.near
         runs = np.empty((1024, 6), np.int64)
         nruns = 0
         # the runs' gaps, int16 where a gap (a sum of k cells of at most 255) fits
@@ -269,8 +289,8 @@ class Judge:
                     # (not used if this walk leaves few frames open)
                     ahead = pool.submit(buckets, w + 1) if shared and w + 1 < nkeys else None
                 runs, nruns, gaps, ngaps = _propose_key(
-                    start, order, hashes, sub, w, which, nkeys, self.desc, self.valid, cuts,
-                    state, runs, nruns, gaps, ngaps, *tail,
+                    start, order, hashes, sub, w, which, nkeys, self.desc, self.valid, near,
+                    cuts, state, runs, nruns, gaps, ngaps, *tail,
                 )  # fmt: skip
                 del start, order
         self._cells_filled()
@@ -366,7 +386,7 @@ class Judge:
             shift, k, agree, ratio10, floor, min_motion = self.walk_args()[:6]
             top = scratch(self.desc.shape[1])
             self._pair_args = (shift, k, top, agree, ratio10, floor, min_motion)
-        return int(_judge(self.desc, self.valid, int(x), int(y), *self._pair_args)[1])
+        return int(_judge(self.desc, self.valid, self.near, int(x), int(y), *self._pair_args)[1])
 
     def grow_plays(self, s, e, off, claimed: np.ndarray, limit: int, window: int):
         """The plays of one loop (video frames ``s[i]..e[i]-1`` show footage frames

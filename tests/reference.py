@@ -113,6 +113,18 @@ def motion(desc, valid, shift, k) -> np.ndarray:
     return out
 
 
+def near(desc, valid, shift, k) -> np.ndarray:
+    """Per frame, the gap to the nearer of its neighbours ``shift`` frames away that
+    are not flat (-1: flat itself, or none)."""
+    n = len(desc)
+    out = np.full(n, -1, np.int64)
+    for x in range(n):
+        g = [gap(desc, x, y, k) for y in (x - shift, x + shift) if 0 <= y < n and valid[y]]
+        if valid[x] and g:
+            out[x] = min(g)
+    return out
+
+
 def motion_cells(desc, valid, shift, threshold) -> list:
     """Per frame, the set of the three (cell, sign) codes that changed most since
     ``shift`` frames before (at least ``threshold`` levels), or None."""

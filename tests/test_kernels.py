@@ -3,6 +3,7 @@
 import collections
 import hashlib
 import itertools
+import math
 
 import imagehash
 import numpy as np
@@ -208,9 +209,10 @@ def test_motion_cells_and_cuts_in_pieces_equal_the_whole():
     valid = np.ones(len(desc), bool)
     valid[[40, 41, 200]] = False
     for d in (desc, coarse):
-        whole = np.empty(len(d), np.int64)
-        kernels._motion(d, valid, 4, 3, whole)
+        whole, near = np.empty(len(d), np.int64), np.empty(len(d), np.int64)
+        kernels._motion(d, valid, 4, 3, whole, near)
         np.testing.assert_array_equal(whole, ref.motion(d, valid, 4, 3))
+        np.testing.assert_array_equal(near, ref.near(d, valid, 4, 3))
         cells = np.empty((len(d), 3), np.uint16)
         kernels._motion_cells(d, valid, 4, 8, cells)
         for x, c in enumerate(ref.motion_cells(d, valid, 4, 8)):
@@ -221,13 +223,15 @@ def test_motion_cells_and_cuts_in_pieces_equal_the_whole():
         assert 0 < cuts.sum() < len(d) - 10  # cuts and not
         for bounds in ([0, 1, 17, 150, 300], [0, 299, 300], [0, 5, 41, 42, 300]):
             parts = np.full(len(d), -7, np.int64)
+            pnear = np.full(len(d), -7, np.int64)
             pc = np.zeros((len(d), 3), np.uint16)
             pcuts = np.ones(len(d), bool)
             for lo, hi in itertools.pairwise(bounds):
-                kernels._motion(d, valid, 4, 3, parts, lo, hi)
+                kernels._motion(d, valid, 4, 3, parts, pnear, lo, hi)
                 kernels._motion_cells(d, valid, 4, 8, pc, lo, hi)
                 kernels._cuts(d, valid, 3, 40, pcuts, lo, hi)
             np.testing.assert_array_equal(parts, whole)
+            np.testing.assert_array_equal(pnear, near)
             np.testing.assert_array_equal(pc, cells)
             np.testing.assert_array_equal(pcuts, cuts)
 
@@ -357,9 +361,10 @@ def test_gap_and_motion_match_reference():
         for k in (1, 6, d.shape[1]):
             for x, y in [(0, 1), (3, 90), (50, 50), (10, 119), (7, 8)]:
                 assert kernels._gap(d, x, y, k, top) == ref.gap(d, x, y, k)
-    out = np.empty(len(desc), np.int64)
-    kernels._motion(desc, valid, 6, 6, out)
+    out, near = np.empty(len(desc), np.int64), np.empty(len(desc), np.int64)
+    kernels._motion(desc, valid, 6, 6, out, near)
     np.testing.assert_array_equal(out, ref.motion(desc, valid, 6, 6))
+    np.testing.assert_array_equal(near, ref.near(desc, valid, 6, 6))
 
 
 def test_gap_of_any_width_and_layout_matches_reference():
@@ -669,35 +674,48 @@ def test_judge_matches_reference():
     top = kernels.scratch(desc.shape[1])
     rng = np.random.default_rng(22)
     states = collections.Counter()
+    bounded = 0  # pairs whose partner's neighbours ``near`` alone shows far
     for shift in (1, 3, _SHIFT):
+        # without the partners' gaps to their neighbours, and with them (the judge
+        # then mostly skips the gaps to those neighbours: the same verdicts)
+        nears = (np.empty(0, np.int64), ref.near(desc, valid, shift, _K))
         for _ in range(150):
             x = int(rng.integers(0, 120))
-            near = x + 90 + int(rng.integers(-3, 4))
-            y = min(n - 1, near) if rng.random() < 0.7 else int(rng.integers(0, n))
+            close = x + 90 + int(rng.integers(-3, 4))
+            y = min(n - 1, close) if rng.random() < 0.7 else int(rng.integers(0, n))
             for ladder, d0 in ((True, -1), (False, -1), (True, ref.gap(desc, x, y, _K))):
                 args = (shift, _K, top, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION, d0, ladder)
-                got = kernels._judge(desc, valid, x, y, *args)
                 expect = ref.judge(
                     desc, valid, x, y, shift, _K, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION, d0, ladder
                 )
-                assert tuple(got) == expect, (x, y, shift, ladder)
+                for near in nears:
+                    got = kernels._judge(desc, valid, near, x, y, *args)
+                    assert tuple(got) == expect, (x, y, shift, ladder, len(near))
                 states[expect[1]] += 1
+                need = max(_MIN_MOTION, math.ceil(_RATIO10 * max(expect[0], _FLOOR) / 10))
+                bounded += abs(x - y) != shift and nears[1][y] - expect[0] >= need
     assert set(states) == {0, 1, 2, 3}  # every verdict was exercised
+    assert bounded > 30
 
 
 def test_judge_verdicts_on_constructed_pairs():
     desc = _copy_desc(23)
     valid = np.ones(len(desc), bool)
     top = kernels.scratch(desc.shape[1])
+    near = ref.near(desc, valid, _SHIFT, _K)
     args = (_SHIFT, _K, top, _AGREE, _RATIO10, _FLOOR, _MIN_MOTION, -1, True)
-    assert kernels._judge(desc, valid, 50, 140, *args)[1] == 2  # the copy: specific
-    assert kernels._judge(desc, valid, 50, 10, *args)[1] == 0  # other moments differ
+
+    def state(x, y):
+        return kernels._judge(desc, valid, near, x, y, *args)[1]
+
+    assert state(50, 140) == 2  # the copy: specific
+    assert state(50, 10) == 0  # other moments differ
     # the middle of the still view of A[60] (nothing moves within 4 shifts of it) matches
     # A[60] and its copy: agrees, never specific
-    assert kernels._judge(desc, valid, 60, 210, *args)[1] == 1
-    assert kernels._judge(desc, valid, 150, 210, *args)[1] == 1
+    assert state(60, 210) == 1
+    assert state(150, 210) == 1
     # the copy's frame A[60] itself is specific: its partner's moment moves
-    assert kernels._judge(desc, valid, 60, 150, *args)[1] == 2
+    assert state(60, 150) == 2
 
 
 def _walk(desc, valid, p, m, step, max_static=60, max_neutral=60):
@@ -705,17 +723,22 @@ def _walk(desc, valid, p, m, step, max_static=60, max_neutral=60):
     kernels._cuts(desc, valid, _K, 2 * _MIN_MOTION, cuts)
     top = kernels.scratch(desc.shape[1])
     d0 = ref.gap(desc, p, m, _K)
-    trace = np.full(len(desc), -7, np.int32)
-    out = kernels._walk(
-        desc, valid, cuts, p, m, step, d0, _SHIFT, _K, top, _AGREE, _RATIO10, _FLOOR,
-        _MIN_MOTION, 0, max_static, max_neutral, trace,
-    )  # fmt: skip
-    # the gap of every pair the run holds, as the walk took it (-1: a flat frame)
-    for s in range(1, out[0] + 1):
-        x, y = p + step * s, m + step * s
-        want = ref.gap(desc, x, y, _K) if valid[x] and valid[y] else -1
-        assert trace[s - 1] == want, (p, m, step, s)
-    return out
+    outs = []
+    # without the frames' gaps to their neighbours, and with them: the same walk
+    for near in (np.empty(0, np.int64), ref.near(desc, valid, _SHIFT, _K)):
+        trace = np.full(len(desc), -7, np.int32)
+        out = kernels._walk(
+            desc, valid, near, cuts, p, m, step, d0, _SHIFT, _K, top, _AGREE, _RATIO10,
+            _FLOOR, _MIN_MOTION, 0, max_static, max_neutral, trace,
+        )  # fmt: skip
+        # the gap of every pair the run holds, as the walk took it (-1: a flat frame)
+        for s in range(1, out[0] + 1):
+            x, y = p + step * s, m + step * s
+            want = ref.gap(desc, x, y, _K) if valid[x] and valid[y] else -1
+            assert trace[s - 1] == want, (p, m, step, s)
+        outs.append(tuple(out))
+    assert outs[0] == outs[1]
+    return outs[0]
 
 
 def test_walk_ends_where_the_copy_ends():
