@@ -1669,3 +1669,41 @@ def _stretch_sums(dist, starts, ends):
         total[i] = t
         count[i] = c
     return total, count
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+@nb.njit(**_JIT)
+def _printed_pts(data, end, values, ok, count):
+    """The integers after each ``pts:`` of ``data[:end]`` (whole ``metadata`` lines,
+    ``frame:N pts:P pts_time:T``), written to ``values`` from index ``count`` on, and
+    ``ok`` False where no digit follows (``NOPTS``: value 0), as
+    ``ffmpeg.logs._printed_values`` reads them, in one pass and no array a column.
+    Returns the new count, or -1 when ``values`` has no room for the next one (call
+    again with more room: nothing past ``count`` is final)."""
+    i = 3
+    while i < end:
+        # "pts:" ends at i (58 ':', 115 's', 116 't', 112 'p')
+        if data[i] == 58 and data[i - 1] == 115 and data[i - 2] == 116 and data[i - 3] == 112:
+            if count >= values.shape[0]:
+                return -1
+            at = i + 1
+            neg = at < end and data[at] == 45  # '-'
+            if neg:
+                at += 1
+            v = np.int64(0)
+            nd = 0
+            while nd < 20 and at + nd < end:  # int64 has 19 digits
+                c = np.int64(data[at + nd]) - 48
+                if c < 0 or c > 9:
+                    break
+                v = v * 10 + c
+                nd += 1
+            values[count] = -v if neg else v
+            ok[count] = nd > 0
+            count += 1
+            i = at + nd
+        else:
+            i += 1
+    return count

@@ -121,8 +121,13 @@ def _meta(video: Video, hasher: Hasher, t0: float, hash_s: float) -> dict:
 
 def _warm(hasher: Hasher) -> threading.Event:
     """Load numba and the hash kernel's cached code in a thread, while ffmpeg starts;
-    the event is set when it is done (or failed: the first hash then says why)."""
-    return in_background(hasher.warm)
+    the event is set when it is done (or failed: the first hash then says why). The
+    timestamp parser's code loads beside it (see ``ffmpeg.logs.PrintedTimes``)."""
+    from .ffmpeg.logs import warm_parser
+
+    ready = in_background(hasher.warm)
+    in_background(warm_parser)
+    return ready
 
 
 #: Threads of :func:`in_background` still running: joined when the interpreter exits.

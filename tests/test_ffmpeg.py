@@ -2,6 +2,7 @@
 as fastloop reads them."""
 
 from fractions import Fraction
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from fastloop import ffmpeg
 from fastloop.errors import DecodeError
+from fastloop.ffmpeg import logs
 from fastloop.ffmpeg.commands import SEEK_MARGIN_S
 
 
@@ -287,7 +289,27 @@ def test_timestamps_parsed_as_written_equal_the_whole_file(tmp_path_factory, dat
     else:
         text = "".join(f"{i * 20} 1/600\n" for i in range(len(values) + 1)).encode()
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
-    times = PrintedTimes(str(p))
+    # parsed by numpy (the kernel not loaded yet) or by the kernel, with room for a
+    # few values at first (it grows) or for all
+    kernel = data.draw(st.booleans())
+    if kernel:
+        logs.warm_parser()
+    parser = logs._loaded_parser if kernel else lambda: None
+    room = data.draw(st.sampled_from([1, 3, 1 << 14]))
+    with (
+        mock.patch.object(logs, "_loaded_parser", parser),
+        mock.patch.object(logs, "_FIRST_ROOM", room),
+    ):
+        times = PrintedTimes(str(p))
+        _write_in_pieces(times, p, tb, text, cuts, data)
+        pts, base = times.result()
+    want, want_base = ffmpeg.read_timestamps(str(p))
+    assert pts.tolist() == want.tolist() and base == want_base
+
+
+def _write_in_pieces(times, p, tb, text: bytes, cuts: list, data) -> None:
+    """Write ``text`` to ``p`` in pieces, polling ``times`` after each; the time base
+    file ``tb`` is written late, at a point drawn; maybe write ``p`` anew at the end."""
     times.poll()  # no file yet
     late = data.draw(st.integers(0, len(cuts)))
     with open(p, "wb") as fh:
@@ -307,6 +329,3 @@ def test_timestamps_parsed_as_written_equal_the_whole_file(tmp_path_factory, dat
         # rebuilt; fastloop's decodes forbid it, see decode_args)
         p.write_bytes(anew)
         times.poll()
-    pts, base = times.result()
-    want, want_base = ffmpeg.read_timestamps(str(p))
-    assert pts.tolist() == want.tolist() and base == want_base

@@ -960,3 +960,42 @@ def test_golden_24x24_noise_hash_digest():
     words = fastloop.ahash(_golden_frames()["noise"][None])[0]
     digest = hashlib.sha1(words.astype("<u8").tobytes()).hexdigest()
     assert digest == "06f30731b0588e79d4f316c70bf2fcf5960fa21f"
+
+
+def test_printed_pts_matches_the_numpy_reader():
+    # metadata lines with printed, missing (NOPTS), negative and 19-digit times, and
+    # junk between them ("pts:" with no digit, a colon at the start); parsed whole and
+    # with room for a few values at a time (-1: called again with more room)
+    from fastloop.ffmpeg.logs import _printed_values
+
+    rng = np.random.default_rng(31)
+    for trial in range(60):
+        lines = [b"x:pts:\n"] if trial % 3 == 0 else []
+        for i in range(int(rng.integers(0, 40))):
+            kind = rng.integers(0, 5)
+            if kind == 0:
+                p = b"NOPTS"
+            elif kind == 1:
+                p = b"%d" % -int(rng.integers(0, 10**6))
+            elif kind == 2:
+                p = b"%d" % int(rng.integers(10**17, 9 * 10**18))
+            else:
+                p = b"%d" % int(rng.integers(0, 10**9))
+            lines.append(b"frame:%-4d pts:%-7s pts_time:1.5\nfastloop=1\n" % (i, p))
+        text = b"".join(lines)
+        want, want_ok = _printed_values(text)
+        data = np.frombuffer(bytearray(text), np.uint8)
+        room = int(rng.integers(1, 5)) if trial % 2 else len(want) + 1
+        values, ok = np.full(room, -7, np.int64), np.zeros(room, bool)
+        count = kernels._printed_pts(data, len(text), values, ok, 0)
+        while count < 0:
+            values, ok = np.concatenate((values, values)), np.concatenate((ok, ok))
+            count = kernels._printed_pts(data, len(text), values, ok, 0)
+        assert count == len(want)
+        np.testing.assert_array_equal(values[:count], want)
+        np.testing.assert_array_equal(ok[:count], want_ok)
+    # only the first ``end`` bytes are read: a time cut short there ends there
+    line = bytearray(b"frame:0 pts:12345 pts_time:1\n")
+    values, ok = np.zeros(2, np.int64), np.zeros(2, bool)
+    assert kernels._printed_pts(np.frombuffer(line, np.uint8), 15, values, ok, 0) == 1
+    assert values[0] == 123 and ok[0]

@@ -29,6 +29,8 @@ TIMESTAMP_KEY = "fastloop"
 _TIME_BASE_SUFFIX = ".tb"
 #: Bytes of a printed timestamp file parsed at a time (whole lines).
 _SLICE_BYTES = 1 << 23
+#: Timestamps a running decode's parse has room for at first (it grows as needed).
+_FIRST_ROOM = 1 << 14
 
 
 def time_base_path(stats_path: str) -> str:
@@ -132,8 +134,13 @@ class PrintedTimes:
     prints), parsed as ffmpeg writes it: :meth:`poll` reads and parses the whole lines
     written since the last call (the reader thread calls it between batches, beside
     ffmpeg), and :meth:`result` the rest, once ffmpeg is done, then returns what
-    :func:`read_timestamps` would. A day's range is 1.3 million lines: parsed after
-    the decode, 0.3 s that nothing else ran beside; now the last batches' lines.
+    :func:`read_timestamps` would. A day's range is 1.3 million lines (68 MB): parsed
+    after the decode, 0.3 s that nothing else ran beside; now the last batches' lines.
+
+    The lines are read into one buffer, used again for every read, and parsed by
+    ``kernels._printed_pts`` once the scan's warm-up has loaded it (a third of a
+    reader thread's CPU went to numpy's column-by-column parse and to the fresh
+    memory of a new ``bytes`` a read); before that, by :func:`_printed_values`.
 
     Anything but printed lines (or a file that cannot be read) is left to
     :func:`read_timestamps` at the end."""
@@ -141,8 +148,12 @@ class PrintedTimes:
     def __init__(self, stats_path: str):
         self.path = stats_path
         self._fh = None
-        self._rest = b""
-        self._parts: list[tuple[np.ndarray, np.ndarray]] = []  # (values, printed)
+        self._buf = bytearray(1 << 20)
+        self._have = 0  # bytes of _buf read and not yet parsed (a line cut short)
+        self._values = np.empty(_FIRST_ROOM, np.int64)
+        self._ok = np.empty(_FIRST_ROOM, np.bool_)  # printed (not NOPTS)
+        self._count = 0
+        self._parsed = False
         self._last = b""  # the last frame's line read
         self._off = False  # not printed lines: read whole at the end
 
@@ -151,38 +162,77 @@ class PrintedTimes:
             return
         try:
             if self._fh is None:
-                self._fh = open(self.path, "rb")
+                self._fh = open(self.path, "rb", buffering=0)
             if os.fstat(self._fh.fileno()).st_size < self._fh.tell():
                 self._off = True  # written anew from the start: read whole at the end
                 return
-            data = self._rest + self._fh.read()
+            while True:
+                if self._have == len(self._buf):
+                    self._buf.extend(bytes(len(self._buf)))
+                got = self._fh.readinto(memoryview(self._buf)[self._have :])
+                if not got:
+                    break
+                self._have += got
         except FileNotFoundError:
             return
         except OSError:
             self._off = True
             return
-        cut = data.rfind(b"\n") + 1
+        buf = self._buf
+        cut = buf.rfind(b"\n", 0, self._have) + 1
         if not cut:
-            self._rest = data
             return
-        if not self._parts and not data.startswith(b"frame:"):
+        if not self._parsed and not buf.startswith(b"frame:"):
             self._off = True
             return
-        whole, self._rest = data[:cut], data[cut:]
-        last = whole.rfind(b"frame:")
+        self._parsed = True
+        last = buf.rfind(b"frame:", 0, cut)
         if last >= 0:
-            self._last = whole[last : whole.index(b"\n", last)]
-        self._parts.append(_printed_values(whole))
+            self._last = bytes(buf[last : buf.index(b"\n", last)])
+        self._parse(cut)
+        buf[: self._have - cut] = buf[cut : self._have]
+        self._have -= cut
+
+    def _parse(self, cut: int) -> None:
+        """Append the pts of the whole lines ``_buf[:cut]``."""
+        kernel = _loaded_parser()
+        if kernel is None:
+            values, ok = _printed_values(bytes(self._buf[:cut]))
+            self._room(len(values))
+            n = self._count
+            self._values[n : n + len(values)] = values
+            self._ok[n : n + len(values)] = ok
+            self._count += len(values)
+            return
+        data = np.frombuffer(self._buf, np.uint8)
+        while True:
+            count = kernel(data, cut, self._values, self._ok, self._count)
+            if count >= 0:
+                self._count = count
+                return
+            self._room(2 * len(self._values) - self._count)  # full: twice the room
+
+    def _room(self, more: int) -> None:
+        """Room for ``more`` values past those parsed (doubling: a day's range grows
+        its arrays some 7 times)."""
+        need = self._count + more
+        if need > len(self._values):
+            size = max(need, 2 * len(self._values))
+            for name in ("_values", "_ok"):
+                old = getattr(self, name)
+                grown = np.empty(size, old.dtype)
+                grown[: self._count] = old[: self._count]
+                setattr(self, name, grown)
 
     def result(self) -> tuple[np.ndarray, Fraction]:
         """(pts, time base) of the finished decode, as :func:`read_timestamps` gives."""
         self.poll()
         self.close()
-        if self._off or not self._parts:
+        if self._off or not self._count:
             return read_timestamps(self.path)
         tb = _first_time_base(time_base_path(self.path))
-        pts = _joined(self._parts)
-        if tb is None or not len(pts) or not _agrees(pts[-1], tb, self._last):
+        pts = _fill_missing(self._values[: self._count], self._ok[: self._count])
+        if tb is None or not _agrees(pts[-1], tb, self._last):
             return read_timestamps(self.path)  # says what is wrong, or reads the times
         return pts, tb
 
@@ -190,6 +240,29 @@ class PrintedTimes:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+#: ``kernels._printed_pts`` once :func:`warm_parser` has loaded it (None before).
+_PARSER = None
+
+
+def _loaded_parser():
+    """``kernels._printed_pts`` once :func:`warm_parser` has loaded its machine code,
+    else None: loaded (or compiled, the first time) in a reader thread, it would hold
+    up ffmpeg's pipe, and the module may be half imported by another thread."""
+    return _PARSER
+
+
+def warm_parser() -> None:
+    """Load ``kernels._printed_pts`` with the types :class:`PrintedTimes` calls it
+    with; from then on the running decodes parse with it."""
+    global _PARSER
+    from ..kernels import _printed_pts
+
+    line = bytearray(b"frame:0    pts:0       pts_time:0\nfastloop=1\n")
+    data = np.frombuffer(line, np.uint8)
+    _printed_pts(data, len(line), np.empty(1, np.int64), np.empty(1, np.bool_), 0)
+    _PARSER = _printed_pts
 
 
 def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
