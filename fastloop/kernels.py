@@ -600,6 +600,49 @@ _pool2_rows24 = _pool2_step(24)
 
 
 @intrinsic
+def _equal_bits(typingctx, ary, lo, b):
+    """The mask of ``ary[lo:lo+64] == b`` (a C-contiguous int32 array, those entries
+    within it): entry lo + j on bit j. One compare of 64 lanes."""
+    if not (
+        isinstance(ary, types.Array)
+        and ary.dtype == types.int32
+        and ary.layout == "C"
+        and ary.ndim == 1
+    ):
+        return None
+    sig = types.uint64(ary, types.int64, types.int32)
+
+    def codegen(context, builder, signature, args):
+        a, lo, b = args
+        data = context.make_array(signature.args[0])(context, builder, a).data
+        vty = ir.VectorType(ir.IntType(32), 64)
+        ptr = builder.bitcast(builder.gep(data, [lo]), vty.as_pointer())
+        same = builder.icmp_signed("==", builder.load(ptr, align=4), _splat(builder, b, vty))
+        return builder.bitcast(same, ir.IntType(64))
+
+    return sig, codegen
+
+
+@nb.njit(inline="always")
+def _holds(ary, lo, hi, b):
+    """Does ``ary[lo:hi]`` (int32, C-contiguous) hold ``b``? 64 entries a compare
+    where they lie within the array (union-find's check around a frame: a plain loop
+    took 39 ns a frame, 5x more, most of the grouping on a looped day)."""
+    s = lo
+    while s < hi and s + 64 <= ary.shape[0]:
+        mask = _equal_bits(ary, s, b)
+        if hi - s < 64:
+            mask &= (np.uint64(1) << np.uint64(hi - s)) - np.uint64(1)
+        if mask:
+            return True
+        s += 64
+    for f in range(s, hi):
+        if ary[f] == b:
+            return True
+    return False
+
+
+@intrinsic
 def _above_bits(typingctx, frames, f, p, level):
     """The 64 bits of pixels ``frames[f, p:p+64] > level`` (a C-contiguous uint8
     array, the pixels within row f), pixel p the most significant: one compare into a
@@ -1615,13 +1658,9 @@ def _frame_roots(n, ra, rb, rd, window):
             clash = False
             m = a
             while True:
-                if window > 0:
-                    hits = 0  # counted, not searched: a loop without an exit vectorises
-                    for f in range(max(0, m - window + 1), min(n, m + window)):
-                        hits += root[f] == b
-                    if hits > 0:
-                        clash = True
-                        break
+                if window > 0 and _holds(root, max(0, m - window + 1), min(n, m + window), b):
+                    clash = True
+                    break
                 root[m] = b
                 m = nxt[m]
                 if m == a:

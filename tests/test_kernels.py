@@ -999,3 +999,21 @@ def test_printed_pts_matches_the_numpy_reader():
     values, ok = np.zeros(2, np.int64), np.zeros(2, bool)
     assert kernels._printed_pts(np.frombuffer(line, np.uint8), 15, values, ok, 0) == 1
     assert values[0] == 123 and ok[0]
+
+
+def test_holds_matches_numpy():
+    # union-find's check around a frame, 64 entries a compare where they lie within
+    # the array, one at a time past its last 64: every start and length near those
+    # edges, spans of more than 64, empty spans, values absent and at either end
+    rng = np.random.default_rng(41)
+    seen = collections.Counter()
+    for n in (1, 63, 64, 65, 130, 200):
+        ary = rng.integers(0, 12, n).astype(np.int32)
+        for lo in sorted({0, 1, n // 2, max(0, n - 65), max(0, n - 64), max(0, n - 1), n}):
+            for hi in sorted({lo, lo + 1, lo + 63, lo + 64, lo + 65, lo + 140, n}):
+                hi = min(hi, n)
+                for b in (ary[lo] if lo < n else 0, ary[hi - 1] if hi > lo else 0, 99):
+                    want = bool((ary[lo:hi] == b).any())
+                    assert kernels._holds(ary, lo, hi, np.int32(b)) == want, (n, lo, hi, b)
+                    seen[want] += 1
+    assert seen[True] > 50 and seen[False] > 50
