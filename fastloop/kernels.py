@@ -449,14 +449,12 @@ def _splat(builder, value, vty):
     return builder.shuffle_vector(one, ir.Constant(vty, ir.Undefined), zeros)
 
 
-def _bytes(ty, ndim: int) -> bool:
-    """Is ``ty`` a C-contiguous uint8 array of ``ndim`` axes (what the vector steps read
-    whole)? Anything else is refused when a kernel is compiled, not read wrongly."""
+def _bytes(ty, ndim: int, dtype=types.uint8) -> bool:
+    """Is ``ty`` a C-contiguous array of ``dtype`` (uint8 unless said) and ``ndim``
+    axes (what the vector steps read whole)? Anything else is refused when a kernel is
+    compiled, not read wrongly."""
     return (
-        isinstance(ty, types.Array)
-        and ty.dtype == types.uint8
-        and ty.layout == "C"
-        and ty.ndim == ndim
+        isinstance(ty, types.Array) and ty.dtype == dtype and ty.layout == "C" and ty.ndim == ndim
     )
 
 
@@ -464,11 +462,18 @@ def _llvm_fn(builder, name, ret, *args):
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, list(args)), name)
 
 
-def _byte_vector_at(context, builder, aryty, ary, index, width):
-    """A pointer to ``width`` bytes of a uint8 array from byte ``index`` of its data."""
+def _byte_vector_at(context, builder, aryty, ary, index, width, bits=8):
+    """A pointer to ``width`` entries of an integer array (``bits`` wide, bytes unless
+    said) from entry ``index`` of its data, and the vector type."""
     data = context.make_array(aryty)(context, builder, ary).data
-    vty = ir.VectorType(ir.IntType(8), width)
+    vty = ir.VectorType(ir.IntType(bits), width)
     return builder.bitcast(builder.gep(data, [index]), vty.as_pointer()), vty
+
+
+def _row_at(context, builder, aryty, ary, r, col):
+    """Entry offset of ``ary[r, col]`` in a C-contiguous uint8 array."""
+    row = builder.extract_value(context.make_array(aryty)(context, builder, ary).strides, 0)
+    return builder.add(builder.mul(r, row), col)
 
 
 def _abs_diff_step(width):
@@ -482,13 +487,12 @@ def _abs_diff_step(width):
 
         def codegen(context, builder, signature, args):
             d, x, y, s, t = args
-            dary = context.make_array(signature.args[0])(context, builder, d)
-            row = builder.extract_value(dary.strides, 0)
+            dty = signature.args[0]
             px, vty = _byte_vector_at(
-                context, builder, signature.args[0], d, builder.add(builder.mul(x, row), s), width
+                context, builder, dty, d, _row_at(context, builder, dty, d, x, s), width
             )
             py, _ = _byte_vector_at(
-                context, builder, signature.args[0], d, builder.add(builder.mul(y, row), s), width
+                context, builder, dty, d, _row_at(context, builder, dty, d, y, s), width
             )
             a = builder.load(px, align=1)
             b = builder.load(py, align=1)
@@ -548,12 +552,6 @@ _count_at_least = _top_step(_count_body)
 _sum_above = _top_step(_sum_body)
 
 
-def _row_at(context, builder, aryty, ary, r, col):
-    """Byte offset of ``ary[r, col]`` in a C-contiguous uint8 array."""
-    row = builder.extract_value(context.make_array(aryty)(context, builder, ary).strides, 0)
-    return builder.add(builder.mul(r, row), col)
-
-
 def _pool2_step(width):
     @intrinsic
     def pool2(typingctx, frames, f, p, desc, o):
@@ -603,20 +601,13 @@ _pool2_rows24 = _pool2_step(24)
 def _equal_bits(typingctx, ary, lo, b):
     """The mask of ``ary[lo:lo+64] == b`` (a C-contiguous int32 array, those entries
     within it): entry lo + j on bit j. One compare of 64 lanes."""
-    if not (
-        isinstance(ary, types.Array)
-        and ary.dtype == types.int32
-        and ary.layout == "C"
-        and ary.ndim == 1
-    ):
+    if not _bytes(ary, 1, types.int32):
         return None
     sig = types.uint64(ary, types.int64, types.int32)
 
     def codegen(context, builder, signature, args):
         a, lo, b = args
-        data = context.make_array(signature.args[0])(context, builder, a).data
-        vty = ir.VectorType(ir.IntType(32), 64)
-        ptr = builder.bitcast(builder.gep(data, [lo]), vty.as_pointer())
+        ptr, vty = _byte_vector_at(context, builder, signature.args[0], a, lo, 64, 32)
         same = builder.icmp_signed("==", builder.load(ptr, align=4), _splat(builder, b, vty))
         return builder.bitcast(same, ir.IntType(64))
 

@@ -136,9 +136,9 @@ class Judge:
         n = len(self.valid)
         motion, near = np.empty(n, np.int32), np.empty(n, np.int32)
         _motion(self.desc, self.valid, self.shift, self.k, motion, near)
-        if self._motion is not None:  # given (tests): kept
-            motion = self._motion
-        self._motion, self._near = motion, near
+        if self._motion is None:  # a motion given (tests) is kept
+            self._motion = motion
+        self._near = near
 
     def cuts(self) -> np.ndarray:
         """Per frame, is there a cut between it and the frame before (see
