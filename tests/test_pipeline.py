@@ -206,6 +206,52 @@ def test_range_rows_keep_exactly_the_kept_frames(data):
             assert np.shares_memory(out, made[kind])
 
 
+def _vm_flags(addr: int) -> list[str] | None:
+    """The VmFlags of the mapping of this process that holds ``addr`` (Linux)."""
+    try:
+        with open("/proc/self/smaps") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    inside = False
+    for line in lines:
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            inside = lo <= addr < hi
+        elif inside and head == "VmFlags:":
+            return line.split()[1:]
+    return None
+
+
+def test_a_days_rows_live_in_small_pages():
+    """Rows of 4 MB and more are asked not to take huge pages (the first touch of
+    huge pages on a VM whose host reclaims free memory cost 3-4x more): they still
+    slide in place and come back exact, and the mapping they live in is marked."""
+    from fastloop.fingerprint import RangeRows
+
+    rng = np.random.default_rng(5)
+    counts, room = [30_000, 25_000], [31_000, 40_000]  # 10 MB of 144-cell rows
+    rows = RangeRows(room, [((144,), np.uint8, False), ((), np.uint8, False)])
+    made = rows.arrays
+    parts = [rng.integers(0, 256, (n, 144), dtype=np.uint8) for n in counts]
+    for r, d in enumerate(parts):
+        for at in range(0, len(d), 4096):
+            where = rows.room(r, len(d[at : at + 4096]))
+            where[0][...] = d[at : at + 4096]
+            where[1][...] = d[at : at + 4096, 0]
+            rows.wrote(r, len(where[0]))
+    keep = [np.ones(counts[0], bool), np.arange(counts[1]) >= 700]  # a pre-roll dropped
+    desc, first = rows.finish(keep)
+    want = np.concatenate([parts[0], parts[1][700:]])
+    np.testing.assert_array_equal(desc, want)
+    np.testing.assert_array_equal(first, want[:, 0])
+    assert np.shares_memory(desc, made[0]) and desc.flags.writeable
+    flags = _vm_flags(desc.__array_interface__["data"][0])
+    if flags is not None and os.path.exists("/sys/kernel/mm/transparent_hugepage"):
+        assert "nh" in flags, flags
+
+
 def test_the_room_for_each_range_holds_its_frames(long_clip):
     """The room set aside for each range of a real split is more than the frames the
     range decodes, pre-roll included, so the rows are slid in place, not copied."""
