@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import itertools
 import json
-import mmap
 import os
 from dataclasses import dataclass, field
 
@@ -14,7 +13,7 @@ import numpy as np
 
 from .errors import FastloopError, InputError
 from .hashing import descriptor_cells, words_for
-from .util import atomic_write, display_path
+from .util import atomic_write, display_path, empty_small_pages
 
 FORMAT_VERSION = 2
 
@@ -437,7 +436,7 @@ def _rows_array(n: int, shape: tuple, dtype, spill: bool) -> np.ndarray:
     disk is an error here and not a crash at a write through the map (writable:
     see :meth:`Descriptors.finish`)."""
     if not spill or n == 0:
-        return _small_pages(n, shape, dtype)
+        return empty_small_pages((n, *shape), dtype)
     fh = _unlinked_file()
     size = n * int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     try:
@@ -457,27 +456,6 @@ def _rows_array(n: int, shape: tuple, dtype, spill: bool) -> np.ndarray:
     mm = np.memmap(fh, dtype, "r+", shape=(n, *shape))
     fh.close()  # the map keeps the (unlinked) file alive
     return mm
-
-
-def _small_pages(n: int, shape: tuple, dtype) -> np.ndarray:
-    """``np.empty((n, *shape), dtype)`` in memory of ordinary pages: numpy asks for
-    huge pages for any array of 4 MB or more, and on a VM whose host takes back the
-    guest's free memory (a balloon), a huge page is one of the large free blocks the
-    host took: the first touch of a day's 560 MB of rows cost 1.0-1.2 s of CPU in
-    huge pages against 0.3 s in small ones, beside ffmpeg. (Reading the rows back
-    is no slower: the search took the same time on either.)"""
-    size = n * int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    flags = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
-    if size < _HUGE_FROM or not flags:
-        return np.empty((n, *shape), dtype)
-    mm = mmap.mmap(-1, size, flags=flags)
-    if hasattr(mm, "madvise") and hasattr(mmap, "MADV_NOHUGEPAGE"):
-        mm.madvise(mmap.MADV_NOHUGEPAGE)  # where the system would use them unasked
-    return np.frombuffer(mm, dtype).reshape(n, *shape)
-
-
-#: numpy's threshold for asking for huge pages
-_HUGE_FROM = 4 << 20
 
 
 def _move_rows(a: np.ndarray, src: int, dst: int, n: int) -> None:

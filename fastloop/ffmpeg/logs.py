@@ -10,6 +10,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import DecodeError
+from ..util import empty_small_pages
 
 #: ffmpeg's "[vist#0:0/h264 @ 0x55...] [dec:h264 @ 0x55...] " line prefixes, and with
 #: ``-loglevel level+...`` the "[error] " level tag.
@@ -220,7 +221,7 @@ class PrintedTimes:
             size = max(need, 2 * len(self._values))
             for name in ("_values", "_ok"):
                 old = getattr(self, name)
-                grown = np.empty(size, old.dtype)
+                grown = empty_small_pages(size, old.dtype)  # filled as the decode goes
                 grown[: self._count] = old[: self._count]
                 setattr(self, name, grown)
 
