@@ -657,20 +657,11 @@ class Judge:
     @staticmethod
     def hash_distance_to_roots(fp, roots, copied) -> np.ndarray:
         """Per frame, the Hamming distance of its hash to its class's first frame (-1
-        for frames that are not copies, and for that first frame itself); int16, in
-        slices of frames (a day is 2.6 million of them)."""
-        from .hashing import hamming
+        for frames that are not copies, and for that first frame itself); int16."""
+        from .kernels import _root_distances
 
-        n = len(roots)
-        out = np.full(n, -1, np.int16)
-        step = 1 << 16
-        for s in range(0, n, step):
-            x = np.flatnonzero(
-                copied[s : s + step] & (roots[s : s + step] != np.arange(s, min(n, s + step)))
-            )
-            if len(x):
-                x += s
-                out[x] = hamming(fp.hashes[x], fp.hashes[roots[x]])
+        out = np.empty(len(roots), np.int16)
+        _root_distances(fp.hashes, roots, copied, out)
         return out
 
 

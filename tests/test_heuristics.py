@@ -375,8 +375,9 @@ def test_judge_on_two_cores_gives_what_the_serial_kernels_give(monkeypatch):
     np.testing.assert_array_equal(deferred, cells)
 
 
-def test_hash_distance_to_roots_over_slices():
-    # more than 2^16 frames: the method works in slices of 65536
+def test_hash_distance_to_roots_against_numpy():
+    # the kernel (kernels._root_distances) against numpy's bits of hashes ^ their
+    # roots' hashes, over more than 2^16 frames (the method once worked in slices)
     rng = np.random.default_rng(2)
     n = (1 << 16) + 4000
     hashes = rng.integers(0, 2**63, (n, 9), dtype=np.uint64)
