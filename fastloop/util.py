@@ -163,7 +163,10 @@ def empty_small_pages(shape, dtype):
     flags = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
     if size < _HUGE_FROM or not flags:
         return np.empty(shape, dtype)
-    mm = mmap.mmap(-1, size, flags=flags)
+    try:
+        mm = mmap.mmap(-1, size, flags=flags)
+    except (OSError, ValueError):  # refused (a memory limit): numpy's MemoryError says so
+        return np.empty(shape, dtype)
     if hasattr(mm, "madvise") and hasattr(mmap, "MADV_NOHUGEPAGE"):
         mm.madvise(mmap.MADV_NOHUGEPAGE)  # where the system would use them unasked
     return np.frombuffer(mm, dtype).reshape(shape)

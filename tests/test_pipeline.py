@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -250,6 +251,27 @@ def test_a_days_rows_live_in_small_pages():
     flags = _vm_flags(desc.__array_interface__["data"][0])
     if flags is not None and os.path.exists("/sys/kernel/mm/transparent_hugepage"):
         assert "nh" in flags, flags
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is enforced on Linux")
+def test_small_pages_refused_is_numpys_memory_error():
+    """Under a memory limit the map is refused: the caller gets numpy's MemoryError
+    (which the scan turns into advice), not an OSError from mmap."""
+    code = (
+        "import resource, numpy as np\n"
+        "from fastloop.util import empty_small_pages\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "try:\n"
+        "    empty_small_pages((6 << 30,), np.uint8)\n"
+        "except MemoryError:\n"
+        "    print('MemoryError')\n"
+        "a = empty_small_pages((64 << 20,), np.uint8)\n"
+        "a[:] = 7\n"
+        "print(int(a.sum()) == 7 * (64 << 20))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["MemoryError", "True"]
 
 
 def test_the_room_for_each_range_holds_its_frames(long_clip):
