@@ -168,5 +168,8 @@ def empty_small_pages(shape, dtype):
     except (OSError, ValueError):  # refused (a memory limit): numpy's MemoryError says so
         return np.empty(shape, dtype)
     if hasattr(mm, "madvise") and hasattr(mmap, "MADV_NOHUGEPAGE"):
-        mm.madvise(mmap.MADV_NOHUGEPAGE)  # where the system would use them unasked
+        try:
+            mm.madvise(mmap.MADV_NOHUGEPAGE)  # where the system would use them unasked
+        except OSError:  # a kernel without huge pages refuses the advice: none needed
+            pass
     return np.frombuffer(mm, dtype).reshape(shape)

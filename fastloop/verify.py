@@ -661,7 +661,7 @@ class Judge:
         from .kernels import _root_distances
 
         out = np.empty(len(roots), np.int16)
-        _root_distances(fp.hashes, roots, copied, out)
+        _root_distances(np.ascontiguousarray(fp.hashes), roots, copied, out)  # warm()'s types
         return out
 
 

@@ -201,6 +201,24 @@ def test_errors_are_one_line_and_exit_2(args, message):
     assert "Traceback" not in err
 
 
+def test_out_of_memory_is_one_line_of_advice(looped_clip, monkeypatch):
+    """A MemoryError anywhere in a scan (numpy's, or a refused map) is said in one
+    line with what to do, not as an unexpected error."""
+    import fastloop.api
+
+    def starved(*args, **kwargs):
+        import numpy as np
+
+        return np.empty(1 << 62, np.uint8)  # more than any machine: numpy refuses
+
+    monkeypatch.setattr(fastloop.api, "fingerprint", starved)
+    code, _out, err = run(["--no-progress", "scan", looped_clip[0]])
+    assert code == 1
+    assert "out of memory" in err and "--hash-size" in err
+    assert "unexpected error" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_not_a_video_exit_2(text_mp4, audio_only):
     for path, message in ((text_mp4, "not a readable video"), (audio_only, "no video stream")):
         code, _, err = run(["scan", path])

@@ -274,6 +274,24 @@ def test_small_pages_refused_is_numpys_memory_error():
     assert out.stdout.split() == ["MemoryError", "True"]
 
 
+def test_small_pages_where_the_kernel_refuses_the_advice(monkeypatch):
+    """A kernel built without huge pages refuses MADV_NOHUGEPAGE (EINVAL): the
+    advice is optional, the array is made all the same."""
+    import errno
+    import mmap
+
+    from fastloop import util
+
+    class Refusing(mmap.mmap):
+        def madvise(self, *args):
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(util.mmap, "mmap", Refusing)
+    a = util.empty_small_pages((3, 8 << 20), np.uint8)
+    a[...] = 5
+    assert a.shape == (3, 8 << 20) and int(a[2, -1]) == 5
+
+
 def test_the_room_for_each_range_holds_its_frames(long_clip):
     """The room set aside for each range of a real split is more than the frames the
     range decodes, pre-roll included, so the rows are slid in place, not copied."""

@@ -228,6 +228,16 @@ def main(argv=None) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
+    except MemoryError as exc:
+        if debug:
+            raise
+        click.echo(
+            f"fastloop: error: out of memory ({exc or 'an allocation failed'}): a scan "
+            "keeps about 220 bytes a frame; free memory, scan with a smaller --hash-size, "
+            "or split the video",
+            err=True,
+        )
+        sys.exit(1)
     except Exception as exc:
         if debug:
             raise

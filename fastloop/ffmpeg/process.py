@@ -31,7 +31,8 @@ BATCH_BYTES = 16 << 20
 #: time, and a batch of ~57 frames costs more in Python's per-call overhead than in
 #: hashing (a day: 45,000 batches a range; at 1,024 frames a batch the calls still
 #: took 0.14 CPU-s of each reader thread more than at 4,096), while a slow decode (4K,
-#: a network file) must still move the progress bar and the checkpoints along.
+#: a network file) must still move the progress bar and the checkpoints along. As
+#: many as :data:`BATCH_FRAMES`: by default a batch is the whole buffer, or 0.25 s.
 MIN_BATCH = 4096
 BATCH_SECONDS = 0.25
 
