@@ -32,8 +32,8 @@ BATCH_BYTES = 16 << 20
 #: hashing (a day: 45,000 batches a range; at 1,024 frames a batch the calls still
 #: took 0.14 CPU-s of each reader thread more than at 4,096), while a slow decode (4K,
 #: a network file) must still move the progress bar and the checkpoints along. As
-#: many as :data:`BATCH_FRAMES`: by default a batch is the whole buffer, or 0.25 s.
-MIN_BATCH = 4096
+#: many as :data:`BATCH_FRAMES` (lowered by tests): a batch is the whole buffer, or 0.25 s.
+MIN_BATCH = BATCH_FRAMES
 BATCH_SECONDS = 0.25
 
 
